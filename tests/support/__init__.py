@@ -1,0 +1,1 @@
+"""Shared test helpers: throwaway servers started per test session."""
