@@ -1,0 +1,58 @@
+"""Per-app handles to the database and Redis, reachable from requests, jobs and CLI commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, current_app
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, scoped_session
+
+from panel.db import make_engine, make_session_factory
+from panel.settings import Settings
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: Engine
+    sessions: scoped_session[Session]
+    redis: redis.Redis
+
+    @classmethod
+    def create(cls, settings: Settings) -> Resources:
+        engine = make_engine(settings)
+        pool = redis.ConnectionPool.from_url(
+            settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            socket_connect_timeout=settings.readiness_timeout_seconds,
+            socket_timeout=5,
+            health_check_interval=30,
+        )
+        return cls(settings, engine, make_session_factory(engine), redis.Redis(connection_pool=pool))
+
+
+def init_app(app: Flask, resources: Resources) -> None:
+    app.extensions["panel"] = resources
+
+    @app.teardown_appcontext
+    def _remove_session(_exc: BaseException | None) -> None:
+        resources.sessions.remove()
+
+
+def resources() -> Resources:
+    return current_app.extensions["panel"]  # type: ignore[no-any-return]
+
+
+def db() -> Session:
+    """The database session of the current request (removed at teardown)."""
+    return resources().sessions()
+
+
+def redis_client() -> redis.Redis:
+    return resources().redis
+
+
+def settings() -> Settings:
+    return resources().settings

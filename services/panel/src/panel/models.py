@@ -1,0 +1,141 @@
+"""The panel's domain: servers, users with roles, and the audit log of every change."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+class Protocol(enum.StrEnum):
+    TCP = "tcp"
+    HTTP = "http"
+    HTTPS = "https"
+
+
+class ServerStatus(enum.StrEnum):
+    UNKNOWN = "unknown"
+    UP = "up"
+    DOWN = "down"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # None for OIDC-only users
+    role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER.value)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    oidc_issuer: Mapped[str | None] = mapped_column(String(255))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "role": self.role,
+            "is_active": self.is_active,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+
+class Server(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    address: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    protocol: Mapped[str] = mapped_column(String(8), default=Protocol.TCP.value)
+    # Tags are stored as a JSON list for the API and as ",a,b," text for indexed filtering.
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tags_text: Mapped[str] = mapped_column(String(1024), default=",")
+    owner: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=ServerStatus.UNKNOWN.value)
+    last_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_check_result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        # Every filter and sort path of the list endpoints; the id is the keyset tiebreaker.
+        Index("ix_servers_status_id", "status", "id"),
+        Index("ix_servers_owner_id", "owner", "id"),
+        Index("ix_servers_created_at_id", "created_at", "id"),
+        Index("ix_servers_name_id", "name", "id"),
+        Index("ix_servers_tags_text", "tags_text"),
+    )
+
+    def set_tags(self, tags: list[str]) -> None:
+        unique = sorted({t.strip().lower() for t in tags if t.strip()})
+        self.tags = unique
+        self.tags_text = "," + ",".join(unique) + ("," if unique else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "address": self.address,
+            "port": self.port,
+            "protocol": self.protocol,
+            "tags": list(self.tags or []),
+            "owner": self.owner,
+            "status": self.status,
+            "last_check_at": self.last_check_at.isoformat() if self.last_check_at else None,
+            "last_check_result": self.last_check_result,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(64))  # e.g. server.create, user.update, auth.login
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    actor: Mapped[User | None] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "actor": self.actor.username if self.actor else None,
+            "action": self.action,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "changes": self.changes,
+            "request_id": self.request_id,
+        }

@@ -1,0 +1,165 @@
+"""The panel's one settings object, read from the environment (secrets also from ``<NAME>_FILE``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults; production mode refuses to start while any of these is still in use.
+DEFAULT_SECRET_KEY = "dev-secret-key-change-me"  # noqa: S105
+DEFAULT_JWT_SECRET = "dev-jwt-secret-change-me"  # noqa: S105
+
+SECRET_FIELDS = (
+    "secret_key",
+    "jwt_secret",
+    "google_client_secret",
+    "oidc_client_secret",
+    "database_url",
+    "redis_url",
+)
+
+
+class SettingsError(Exception):
+    """Configuration is invalid; ``problems`` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class Settings(BaseSettings):
+    """Everything the panel reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    panel_env: Literal["development", "production", "testing"] = "development"
+    panel_url: str = "http://127.0.0.1:8000"
+    database_url: str = "sqlite:///var/panel.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str = DEFAULT_SECRET_KEY
+    jwt_secret: str = DEFAULT_JWT_SECRET
+    jwt_access_ttl_seconds: int = Field(default=900, ge=30)
+    jwt_refresh_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    oidc_issuer_url: str | None = None  # generic OIDC issuer; Google's when only GOOGLE_* are set
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_default_role: Literal["admin", "operator", "viewer"] = "viewer"
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    redis_max_connections: int = Field(default=50, ge=1)
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    cache_ttl_seconds: int = Field(default=30, ge=1)
+    login_rate_limit: int = Field(default=10, ge=1)  # attempts per window per username+address
+    login_rate_window_seconds: int = Field(default=300, ge=1)
+    check_timeout_seconds: float = Field(default=5.0, gt=0)
+    check_interval_seconds: int = Field(default=300, ge=0)  # 0 disables periodic checks
+
+    uploads_dir: Path = Path("var/uploads")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    web_concurrency: int = Field(default=2, ge=1)
+    web_bind: str = "0.0.0.0:8000"
+    trusted_proxies: int = Field(default=1, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg2:", "postgres:")):
+            raise ValueError(
+                "must start with sqlite:/// or postgresql:// (e.g. postgresql://user@host/panel)"
+            )
+        if value.startswith("postgres:"):  # Heroku-style scheme that SQLAlchemy no longer accepts
+            value = "postgresql:" + value.removeprefix("postgres:")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix:// (e.g. redis://redis:6379/0)")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> Settings:
+        if self.panel_env != "production":
+            return self
+        problems = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY: set a random value of at least 32 characters in production")
+        if self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32:
+            problems.append("JWT_SECRET: set a random value of at least 32 characters in production")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.resolved_oidc_client_id and self.resolved_oidc_client_secret)
+
+    @property
+    def resolved_oidc_client_id(self) -> str | None:
+        return self.oidc_client_id or self.google_client_id
+
+    @property
+    def resolved_oidc_client_secret(self) -> str | None:
+        return self.oidc_client_secret or self.google_client_secret
+
+    @property
+    def resolved_oidc_issuer(self) -> str:
+        return self.oidc_issuer_url or "https://accounts.google.com"
+
+
+def _file_overrides(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Read ``<NAME>_FILE`` variables; a file wins over nothing but loses to nothing silently."""
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for name in Settings.model_fields:
+        file_var = f"{name.upper()}_FILE"
+        path = environ.get(file_var)
+        if not path:
+            continue
+        if environ.get(name.upper()):
+            problems.append(f"{name.upper()} and {file_var} are both set: keep one of them")
+            continue
+        try:
+            values[name] = Path(path).read_text().strip()
+        except OSError as exc:
+            problems.append(f"{file_var}: cannot read {path} ({exc.strerror}); mount the file or unset it")
+    return values, problems
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment).
+
+    Raises SettingsError with one line per problem, naming the variable and the fix.
+    """
+    env = dict(os.environ if environ is None else environ)
+    file_values, problems = _file_overrides(env)
+    plain = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
+    data: dict[str, object] = {**plain, **file_values, **overrides}
+    if problems:
+        raise SettingsError(problems)
+    try:
+        # _env_file/None and explicit init kwargs: the environment was already folded into ``data``.
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            if not field:
+                lines.extend(message.split("; "))
+            elif field in {f.upper() for f in SECRET_FIELDS}:
+                lines.append(f"{field}: {message}")
+            else:
+                lines.append(f"{field}: {message} (got {error.get('input')!r})")
+        raise SettingsError(lines) from None
