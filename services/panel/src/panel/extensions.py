@@ -42,7 +42,8 @@ def init_app(app: Flask, resources: Resources) -> None:
 
 
 def resources() -> Resources:
-    return current_app.extensions["panel"]  # type: ignore[no-any-return]
+    resources_: Resources = current_app.extensions["panel"]
+    return resources_
 
 
 def db() -> Session:
