@@ -1,10 +1,77 @@
 """Authentication and authorisation: JWT for the API, sessions for the dashboard, OIDC login.
 
 Public interface used by the rest of the panel:
-- ``init_app(app)``: registers the auth blueprints and the per-request user loader
-  (sets ``flask.g.current_user`` to a ``User`` or ``None``).
-- ``require_role(*roles)``: view decorator; 401 problem+json without credentials, 403 with the wrong role.
-  ``require_role()`` with no roles means any authenticated user.
+- ``init_app(app)``: registers the auth blueprints (``/api/v2/auth/*``, ``/login``, ``/logout``,
+  ``/auth/oidc/*``), the per-request user loader (sets ``flask.g.current_user`` to an active ``User``
+  or ``None``, from ``Authorization: Bearer <access token>`` or else the session cookie), the CSRF check
+  and the template globals ``csrf_token()`` and ``current_user``.
+- ``require_role(*roles)``: view decorator; unauthenticated -> 401 problem+json on /api/*, a redirect
+  to /login elsewhere; wrong role -> 403 (problem+json on /api/*). No roles = any signed-in user.
 - ``current_user()``: the authenticated ``User`` or ``None``.
 - ``panel.auth.passwords.hash_password`` / ``verify_password``.
+- ``panel.auth.tokens.issue_token_pair(user)``: the token endpoint's body, e.g. for tests and the CLI.
+
+CSRF: every POST/PUT/PATCH/DELETE outside /api/* that comes with the session cookie must carry the
+session's token: put ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">`` in every
+form (or send the ``X-CSRF-Token`` header). Otherwise the answer is 400. Requests with an Authorization
+header are exempt (no ambient credential). On /api/*, a session cookie only authenticates safe
+methods, or unsafe ones with a valid ``X-CSRF-Token`` header; mark a view with ``csrf_exempt`` only
+when it authenticates its callers some other way.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
+
+from panel.auth import api, csrf, oidc, views
+from panel.auth.identity import current_user, load_current_user, require_role
+
+__all__ = ["csrf_exempt", "current_user", "init_app", "require_role"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def csrf_exempt(view: F) -> F:
+    """Mark a non-API view that must accept unsafe requests without the CSRF token."""
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(load_current_user)
+    app.before_request(_check_csrf)
+    app.register_blueprint(api.blueprint)
+    app.register_blueprint(views.blueprint)
+    oidc.init_app(app)
+    app.jinja_env.globals["csrf_token"] = csrf.csrf_token
+    app.context_processor(lambda: {"current_user": current_user()})
+
+
+def _check_csrf() -> ResponseReturnValue | None:
+    if request.method not in csrf.UNSAFE_METHODS or request.path.startswith("/api/"):
+        return None
+    if "Authorization" in request.headers:
+        return None
+    view = _view_function(request.endpoint) if request.endpoint else None
+    if view is not None and getattr(view, "csrf_exempt", False):
+        return None
+    if csrf.csrf_valid():
+        return None
+    page = render_template(
+        "auth/error.html",
+        title="Form expired",
+        message="This form is out of date or did not come from Panel. "
+        "Go back, reload the page and try again.",
+    )
+    return page, 400
+
+
+def _view_function(endpoint: str) -> Callable[..., Any] | None:
+    from flask import current_app
+
+    view: Callable[..., Any] | None = current_app.view_functions.get(endpoint)
+    return view

@@ -1,0 +1,117 @@
+"""Who is calling: the per-request user loader, ``current_user()`` and ``require_role()``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Response, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import Forbidden
+
+from panel import extensions
+from panel.auth import csrf, tokens
+from panel.errors import problem
+from panel.models import Role, User
+
+SESSION_USER_KEY = "user_id"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
+
+
+def current_user() -> User | None:
+    """The authenticated, active user of this request, or None."""
+    user: User | None = g.get("current_user")
+    return user
+
+
+def _load_active_user(user_id: int) -> User | None:
+    user = extensions.db().get(User, user_id)
+    if user is None or not user.is_active:
+        return None
+    return user
+
+
+def load_current_user() -> None:
+    """before_request hook: set ``g.current_user`` from a Bearer access token or the session cookie.
+
+    A request with an Authorization header is judged by that header alone. The session cookie counts
+    for safe methods anywhere, and for unsafe methods on /api/* only with a valid X-CSRF-Token header
+    (pages outside /api/* are CSRF-checked by the hook in panel.auth.__init__).
+    """
+    g.current_user = None
+    g.auth_error = None
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            g.auth_error = "use 'Authorization: Bearer <access_token>' (get one from POST /api/v2/auth/token)"
+            return
+        try:
+            claims = tokens.decode_token(token.strip(), tokens.ACCESS)
+        except tokens.TokenError as exc:
+            g.auth_error = str(exc)
+            return
+        g.current_user = _load_active_user(int(claims["sub"]))
+        if g.current_user is None:
+            g.auth_error = "the account behind this token no longer exists or is disabled"
+        return
+    user_id = session.get(SESSION_USER_KEY)
+    if not isinstance(user_id, int):
+        return
+    if request.path.startswith("/api/") and request.method not in SAFE_METHODS and not csrf.csrf_valid():
+        g.auth_error = "a session-authenticated write needs the X-CSRF-Token header (or use a Bearer token)"
+        return
+    g.current_user = _load_active_user(user_id)
+    if g.current_user is None:
+        session.pop(SESSION_USER_KEY, None)
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def unauthorized() -> ResponseReturnValue:
+    """401 problem+json for the API; a redirect to the login page for HTML pages."""
+    if _is_api_request():
+        detail = g.get("auth_error") or (
+            "send 'Authorization: Bearer <access_token>'; get a token from POST /api/v2/auth/token"
+        )
+        response = problem(401, "Unauthorized", detail)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="panel"'
+        return response
+    target = request.full_path if request.query_string else request.path
+    return redirect(url_for("auth.login", next=target))
+
+
+def forbidden(user: User, allowed: frozenset[str]) -> Response:
+    roles = " or ".join(sorted(allowed))
+    detail = f"this needs the role {roles}; your role is {user.role}"
+    if _is_api_request():
+        return problem(403, "Forbidden", detail)
+    raise Forbidden(detail)
+
+
+def require_role(*roles: Role | str) -> Callable[[F], F]:
+    """View decorator: the caller must be signed in and, when roles are given, hold one of them.
+
+    Unauthenticated: 401 problem+json on /api/*, a redirect to /login elsewhere.
+    Wrong role: 403 (problem+json on /api/*).
+    """
+    allowed = frozenset(Role(role).value for role in roles)
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+            user = current_user()
+            if user is None:
+                return unauthorized()
+            if allowed and user.role not in allowed:
+                return forbidden(user, allowed)
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorator
