@@ -1,0 +1,83 @@
+"""HTTP: status code, latency and an optional body match for the panel's endpoints and extra targets."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from panel_health.checks.base import PREFIX, classify, down, finish, safe_message
+from panel_health.results import CheckResult, Observation, Sample, Status, observe
+from panel_health.settings import HttpTarget
+
+KIND = "http"
+
+
+def check_http(target: HttpTarget, url: str, timeout_seconds: float) -> CheckResult:
+    started = time.monotonic()
+    labels = {"target": target.name}
+    try:
+        with httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds),
+            follow_redirects=target.follow_redirects,
+            verify=target.verify_tls,
+            headers={"User-Agent": "panel-health"},
+        ) as client:
+            request_started = time.monotonic()
+            response = client.request(target.method, url)
+            latency = time.monotonic() - request_started
+    except httpx.TimeoutException as exc:
+        return down(KIND, target.name, started, "timeout", safe_message(exc), "target")
+    except (httpx.HTTPError, OSError) as exc:
+        return down(KIND, target.name, started, classify(exc), safe_message(exc), "target")
+
+    samples = [
+        Sample(f"{PREFIX}_http_duration_seconds", "Time to the full HTTP response.", latency, labels),
+        Sample(
+            f"{PREFIX}_http_status_code",
+            "HTTP status code of the last response.",
+            response.status_code,
+            labels,
+        ),
+    ]
+    latency_obs = observe(
+        "responseTime", latency, "s", target.latency_warning_seconds, target.latency_critical_seconds
+    )
+    status_ok = response.status_code in target.expect_status
+    status_obs = Observation(
+        "statusCode", response.status_code, status=Status.PASS if status_ok else Status.FAIL
+    )
+    observations = [latency_obs, status_obs]
+    if not status_ok:
+        return _failed(
+            target.name,
+            started,
+            "bad_status",
+            f"HTTP {response.status_code}, expected {', '.join(map(str, target.expect_status))}",
+            observations,
+            samples,
+        )
+    if target.body_contains is not None and target.body_contains not in response.text:
+        observations.append(Observation("bodyMatch", "no", status=Status.FAIL))
+        return _failed(
+            target.name,
+            started,
+            "body_mismatch",
+            "response body lacks the expected text",
+            observations,
+            samples,
+        )
+    return finish(KIND, target.name, started, observations, samples, "target", f"HTTP {response.status_code}")
+
+
+def _failed(
+    name: str,
+    started: float,
+    reason: str,
+    message: str,
+    observations: list[Observation],
+    samples: list[Sample],
+) -> CheckResult:
+    result = down(KIND, name, started, reason, message, "target", samples=samples)
+    result.observations = observations
+    return result

@@ -1,0 +1,126 @@
+"""Resources: disk usage of configured paths, container memory and CPU against ratio thresholds."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from panel_health.checks.base import PREFIX, down, finish
+from panel_health.checks.cgroup import CpuReading, cpu_used_ratio, read_cpu, read_memory
+from panel_health.results import CheckResult, Observation, Sample, Status, observe
+from panel_health.settings import ResourcesConfig
+
+KIND = "resources"
+MAX_SAMPLE_AGE_SECONDS = 300.0
+
+
+class CpuSampler:
+    """Remembers the previous CPU reading so a scrape measures usage since the last scrape.
+
+    Without a recent previous reading it takes a short sample (bounded by the check's timeout).
+    """
+
+    def __init__(self, config: ResourcesConfig) -> None:
+        self._config = config
+        self._lock = threading.Lock()
+        self._previous: tuple[float, CpuReading] | None = None
+
+    def ratio(self, timeout_seconds: float) -> tuple[float, CpuReading]:
+        now = time.monotonic()
+        with self._lock:
+            previous = self._previous
+        if previous is None or now - previous[0] > MAX_SAMPLE_AGE_SECONDS or now - previous[0] < 0.05:
+            first = read_cpu(self._config.cgroup_root, self._config.proc_root)
+            time.sleep(min(self._config.cpu_sample_seconds, max(0.0, timeout_seconds / 2)))
+            previous = (now, first)
+            now = time.monotonic()
+        reading = read_cpu(self._config.cgroup_root, self._config.proc_root)
+        with self._lock:
+            self._previous = (now, reading)
+        return cpu_used_ratio(previous[1], reading, now - previous[0]), reading
+
+
+def _disk(path: Path, config: ResourcesConfig) -> tuple[list[Observation], list[Sample]]:
+    labels = {"path": str(path)}
+    try:
+        stats = os.statvfs(path)
+    except OSError as exc:
+        return [Observation(f"disk[{path}]", f"unreadable: {exc.strerror}", status=Status.UNKNOWN)], []
+    used = float((stats.f_blocks - stats.f_bfree) * stats.f_frsize)
+    available = float(stats.f_bavail * stats.f_frsize)
+    size = float(stats.f_blocks * stats.f_frsize)
+    # Like df: the share of the space usable by unprivileged processes that is taken.
+    ratio = used / (used + available) if used + available > 0 else 0.0
+    samples = [
+        Sample(f"{PREFIX}_disk_used_bytes", "Bytes used on the filesystem holding the path.", used, labels),
+        Sample(f"{PREFIX}_disk_size_bytes", "Size of the filesystem holding the path.", size, labels),
+        Sample(
+            f"{PREFIX}_disk_used_ratio",
+            "Used share (0-1) of the filesystem, as df reports it.",
+            ratio,
+            labels,
+        ),
+    ]
+    observation = observe(
+        f"disk[{path}]", round(ratio, 4), "ratio", config.disk_warning_ratio, config.disk_critical_ratio
+    )
+    return [observation], samples
+
+
+def check_resources(config: ResourcesConfig, sampler: CpuSampler, timeout_seconds: float) -> CheckResult:
+    started = time.monotonic()
+    observations: list[Observation] = []
+    samples: list[Sample] = []
+    for path in config.disk_paths:
+        disk_observations, disk_samples = _disk(path, config)
+        observations += disk_observations
+        samples += disk_samples
+    try:
+        memory = read_memory(config.cgroup_root, config.proc_root)
+        cpu_ratio, cpu = sampler.ratio(timeout_seconds)
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        return down(
+            KIND, "", started, "unreadable", f"cannot read memory/CPU figures: {exc}", None, Status.UNKNOWN
+        )
+    memory_ratio = memory.used_bytes / memory.limit_bytes if memory.limit_bytes else 0.0
+    samples += [
+        Sample(
+            f"{PREFIX}_memory_used_bytes",
+            "Memory working set (container cgroup when available).",
+            memory.used_bytes,
+        ),
+        Sample(
+            f"{PREFIX}_memory_limit_bytes",
+            "Memory limit (container cgroup, else host total).",
+            memory.limit_bytes,
+        ),
+        Sample(f"{PREFIX}_memory_used_ratio", "Memory working set / limit (0-1).", memory_ratio),
+        Sample(
+            f"{PREFIX}_cpu_usage_seconds_total",
+            "CPU time used (container cgroup when available).",
+            cpu.usage_seconds,
+            kind="counter",
+        ),
+        Sample(
+            f"{PREFIX}_cpu_limit_cores",
+            "CPUs' worth we may use (cgroup cpu.max, else CPUs).",
+            cpu.capacity_cores,
+        ),
+        Sample(f"{PREFIX}_cpu_used_ratio", "CPU used / limit (0-1) since the previous scrape.", cpu_ratio),
+    ]
+    observations += [
+        observe(
+            "memoryUsedRatio",
+            round(memory_ratio, 4),
+            "ratio",
+            config.memory_warning_ratio,
+            config.memory_critical_ratio,
+        ),
+        observe(
+            "cpuUsedRatio", round(cpu_ratio, 4), "ratio", config.cpu_warning_ratio, config.cpu_critical_ratio
+        ),
+    ]
+    scope = "container" if memory.limited or cpu.limited else "host"
+    return finish(KIND, "", started, observations, samples, message=f"limits from the {scope}")

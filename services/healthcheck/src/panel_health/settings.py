@@ -1,0 +1,336 @@
+"""The one settings object for panel-health: a YAML file plus a few environment overrides.
+
+Precedence (highest first): ``PANEL_URL`` / ``DATABASE_URL`` / ``REDIS_URL`` from the environment, the same
+names with ``_FILE`` (a path whose content is the value, for Kubernetes secrets), then the YAML file named by
+``PANEL_HEALTH_CONFIG``, then the defaults below. Only those names are read from the environment, so an
+unrelated variable can never change a threshold by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "PANEL_HEALTH_CONFIG"
+ENV_OVERRIDES = ("PANEL_URL", "DATABASE_URL", "REDIS_URL")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``problems`` holds one line per problem, each naming the fix."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExporterConfig(_Section):
+    listen_host: str = "0.0.0.0"  # noqa: S104 - the exporter is scraped from other pods
+    port: int = Field(default=9117, ge=1, le=65535)
+    default_scrape_timeout_seconds: float = Field(default=10.0, gt=0)
+    scrape_timeout_margin_seconds: float = Field(default=0.5, ge=0)
+
+
+class HttpTarget(_Section):
+    name: str = Field(pattern=NAME_PATTERN)
+    url: str | None = None
+    path: str | None = None
+    method: Literal["GET", "HEAD"] = "GET"
+    expect_status: list[int] = Field(default_factory=lambda: [200])
+    body_contains: str | None = None
+    follow_redirects: bool = True
+    verify_tls: bool = True
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    latency_warning_seconds: float = Field(default=1.0, gt=0)
+    latency_critical_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> HttpTarget:
+        if (self.url is None) == (self.path is None):
+            raise ValueError("give exactly one of `url` (absolute) or `path` (relative to panel_url)")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError("`url` must start with http:// or https://")
+        if self.path is not None and not self.path.startswith("/"):
+            raise ValueError("`path` must start with / (it is appended to panel_url)")
+        return self
+
+
+def _panel_default_targets() -> list[HttpTarget]:
+    return [
+        HttpTarget(name="health", path="/readyz"),
+        HttpTarget(name="main", path="/"),
+        HttpTarget(name="api", path="/api/v2/openapi.json"),
+    ]
+
+
+class HttpConfig(_Section):
+    enabled: bool = True
+    include_panel_defaults: bool = True  # health (/readyz), main (/), api (/api/v2/openapi.json)
+    targets: list[HttpTarget] = Field(default_factory=list)
+
+
+class PostgresConfig(_Section):
+    enabled: bool = True
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    latency_warning_seconds: float = Field(default=0.5, gt=0)
+    latency_critical_seconds: float = Field(default=2.0, gt=0)
+    connections_warning_ratio: float = Field(default=0.8, gt=0, le=1)
+    connections_critical_ratio: float = Field(default=0.9, gt=0, le=1)
+
+
+class RedisConfig(_Section):
+    enabled: bool = True
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    latency_warning_seconds: float = Field(default=0.1, gt=0)
+    latency_critical_seconds: float = Field(default=1.0, gt=0)
+    memory_warning_ratio: float = Field(default=0.8, gt=0, le=1)
+    memory_critical_ratio: float = Field(default=0.9, gt=0, le=1)
+    clients_warning: int | None = Field(default=None, ge=1)
+
+
+class RqConfig(_Section):
+    enabled: bool = True
+    queues: list[str] = Field(default_factory=lambda: ["default", "checks"], min_length=1)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    depth_warning: int = Field(default=100, ge=1)
+    depth_critical: int = Field(default=1000, ge=1)
+    oldest_job_age_warning_seconds: float = Field(default=300, gt=0)
+    oldest_job_age_critical_seconds: float = Field(default=1800, gt=0)
+    failed_warning: int | None = Field(default=None, ge=1)
+    require_workers: bool = True
+
+
+class TlsTarget(_Section):
+    host: str
+    port: int = Field(default=443, ge=1, le=65535)
+    server_name: str | None = None  # SNI and the name to match; defaults to host
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.server_name or self.host}:{self.port}"
+
+
+class TlsConfig(_Section):
+    enabled: bool = True
+    include_panel_url: bool = True  # check panel_url's host when it is https://
+    targets: list[TlsTarget] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(default=None, gt=0)
+    warning_days: float = Field(default=30, gt=0)
+    critical_days: float = Field(default=7, gt=0)
+
+
+class ResourcesConfig(_Section):
+    enabled: bool = True
+    disk_paths: list[Path] = Field(default_factory=lambda: [Path("/tmp")])  # noqa: S108
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    proc_root: Path = Path("/proc")
+    cpu_sample_seconds: float = Field(default=0.5, gt=0, le=10)
+    disk_warning_ratio: float = Field(default=0.9, gt=0, le=1)
+    disk_critical_ratio: float = Field(default=0.95, gt=0, le=1)
+    memory_warning_ratio: float = Field(default=0.9, gt=0, le=1)
+    memory_critical_ratio: float = Field(default=0.95, gt=0, le=1)
+    cpu_warning_ratio: float = Field(default=0.9, gt=0, le=1)
+    cpu_critical_ratio: float = Field(default=0.95, gt=0, le=1)
+
+
+class LogSource(_Section):
+    name: str = Field(pattern=NAME_PATTERN)
+    path: Path  # a file, or a directory whose files matching `glob` are read
+    glob: str = "*.log"
+
+
+class LogsConfig(_Section):
+    enabled: bool = True
+    sources: list[LogSource] = Field(default_factory=list)
+    window_seconds: float = Field(default=300, gt=0)
+    max_bytes_per_file: int = Field(default=1_048_576, ge=1024)
+    error_ratio_warning: float = Field(default=0.05, gt=0, le=1)
+    error_ratio_critical: float = Field(default=0.25, gt=0, le=1)
+
+
+class PerfConfig(_Section):
+    targets: list[str] = Field(default_factory=lambda: ["health", "api"], min_length=1)
+    requests: int = Field(default=200, ge=1, le=100_000)
+    concurrency: int = Field(default=10, ge=1, le=1000)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    p50_warning_seconds: float = Field(default=0.25, gt=0)
+    p50_critical_seconds: float = Field(default=1.0, gt=0)
+    p95_warning_seconds: float = Field(default=0.5, gt=0)
+    p95_critical_seconds: float = Field(default=2.0, gt=0)
+    p99_warning_seconds: float = Field(default=1.0, gt=0)
+    p99_critical_seconds: float = Field(default=5.0, gt=0)
+    error_ratio_warning: float = Field(default=0.01, ge=0, le=1)
+    error_ratio_critical: float = Field(default=0.05, ge=0, le=1)
+    min_throughput_rps: float | None = Field(default=None, gt=0)
+
+
+class _OverridesSource(PydanticBaseSettingsSource):
+    """Reads exactly PANEL_URL, DATABASE_URL, REDIS_URL and their ``*_FILE`` variants."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in ENV_OVERRIDES:
+            direct = os.environ.get(name)
+            file_path = os.environ.get(f"{name}_FILE")
+            if direct:
+                values[name.lower()] = direct
+            elif file_path:
+                values[name.lower()] = _read_secret_file(name, file_path)
+        return values
+
+
+def _read_secret_file(name: str, file_path: str) -> str:
+    try:
+        return Path(file_path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            [f"{name}_FILE: cannot read {file_path} ({exc.strerror}); mount the secret or unset {name}_FILE"]
+        ) from None
+
+
+class HealthSettings(BaseSettings):
+    """Everything panel-health needs; see services/healthcheck/README.md for each setting."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    panel_url: str = "http://127.0.0.1:8000"
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    default_timeout_seconds: float = Field(default=5.0, gt=0)
+    exporter: ExporterConfig = Field(default_factory=ExporterConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    postgres: PostgresConfig = Field(default_factory=PostgresConfig)
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    rq: RqConfig = Field(default_factory=RqConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    logs: LogsConfig = Field(default_factory=LogsConfig)
+    perf: PerfConfig = Field(default_factory=PerfConfig)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the YAML file (passed as init kwargs).
+        return (_OverridesSource(settings_cls), init_settings)
+
+    @field_validator("panel_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://panel:8000)")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        url = value.get_secret_value()
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql://user:password@host:5432/dbname URL")
+        # SQLAlchemy-style driver suffixes (postgresql+psycopg2://) mean nothing to libpq.
+        return SecretStr(f"postgresql://{rest}")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must be a redis://host:6379/0 (or rediss://, unix://) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> HealthSettings:
+        # Names become metric label values; duplicates would make two series collide.
+        groups = {
+            "http.targets": [t.name for t in self.http.targets],
+            "tls.targets": [t.label for t in self.tls.targets],
+            "logs.sources": [s.name for s in self.logs.sources],
+        }
+        for where, names in groups.items():
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                names_text = ", ".join(duplicates)
+                raise ValueError(f"{where}: duplicate name(s) {names_text}; give each a unique name")
+        return self
+
+    def http_targets(self) -> list[HttpTarget]:
+        """The configured HTTP targets, with the panel's three defaults unless overridden by name."""
+        targets = list(self.http.targets)
+        if self.http.include_panel_defaults:
+            own = {t.name for t in targets}
+            targets = [t for t in _panel_default_targets() if t.name not in own] + targets
+        return targets
+
+    def target_url(self, target: HttpTarget) -> str:
+        return target.url if target.url is not None else f"{self.panel_url}{target.path}"
+
+    def timeout_for(self, own: float | None) -> float:
+        return own if own is not None else self.default_timeout_seconds
+
+
+def _describe(error: ErrorDetails) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{location}: unknown setting; check its spelling against services/healthcheck/README.md"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message}"
+
+
+def load_settings(config_path: str | Path | None = None) -> HealthSettings:
+    """Load and validate the settings; raise ConfigError with one line per problem."""
+    path_text = str(config_path) if config_path is not None else os.environ.get(CONFIG_ENV)
+    data: dict[str, Any] = {}
+    if path_text:
+        path = Path(path_text)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(
+                [f"{CONFIG_ENV}: cannot read {path} ({exc.strerror}); point it at an existing YAML file"]
+            ) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ConfigError([f"{path}: not valid YAML{where}; fix the syntax"]) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError([f"{path}: the top level must be a mapping of settings, not a list or value"])
+        data = loaded
+    try:
+        settings = HealthSettings(**data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(err) for err in exc.errors()]) from None
+    return settings
