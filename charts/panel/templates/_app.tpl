@@ -1,0 +1,120 @@
+{{/*
+panel.app.credentials: the credentials the panel image (web, worker, migrate) reads.
+*/}}
+{{- define "panel.app.credentials" -}}
+{{- toJson (list "app" "database" "redis" "oauth") -}}
+{{- end -}}
+
+{{/*
+panel.app.env: environment of a panel-image container: ConfigMap settings arrive through envFrom;
+this adds the `*_FILE` pointers and the user's extra variables. Pass (dict "ctx" $ "values" .Values.web).
+*/}}
+{{- define "panel.app.env" -}}
+{{- include "panel.secret.env" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" .ctx | fromJsonArray)) | trim }}
+{{- with .ctx.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- with (default dict .values).extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.app.envFrom: the shared ConfigMap plus the user's extraEnvFrom.
+*/}}
+{{- define "panel.app.envFrom" -}}
+- configMapRef:
+    name: {{ include "panel.fullname" . }}-config
+{{- with .Values.extraEnvFrom }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.app.volumeMounts: /tmp, the credentials and the user's extra mounts. Pass (dict "ctx" $).
+*/}}
+{{- define "panel.app.volumeMounts" -}}
+{{- include "panel.tmpMount" .ctx }}
+{{ include "panel.secret.mounts" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" .ctx | fromJsonArray)) }}
+{{- with .ctx.Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.app.volumes: the volumes behind panel.app.volumeMounts.
+*/}}
+{{- define "panel.app.volumes" -}}
+{{- include "panel.tmpVolume" .ctx }}
+{{ include "panel.secret.volumes" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" .ctx | fromJsonArray)) }}
+{{- with .ctx.Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.app.waitForSchema: init container that blocks until the migration Job has brought the schema to
+the revision this image expects (`panel wait-for-schema`). Only the migrate Job migrates.
+*/}}
+{{- define "panel.app.waitForSchema" -}}
+- name: wait-for-schema
+  image: {{ include "panel.image" (dict "ctx" .ctx "image" .ctx.Values.image) }}
+  imagePullPolicy: {{ .ctx.Values.image.pullPolicy }}
+  args:
+    {{- toYaml .ctx.Values.migrate.waitForSchema.args | nindent 4 }}
+  envFrom:
+    {{- include "panel.app.envFrom" .ctx | nindent 4 }}
+  env:
+    {{- include "panel.app.env" (dict "ctx" .ctx) | nindent 4 }}
+  securityContext:
+    {{- include "panel.containerSecurityContext" .ctx | nindent 4 }}
+  resources:
+    {{- toYaml .ctx.Values.migrate.waitForSchema.resources | nindent 4 }}
+  volumeMounts:
+    {{- include "panel.app.volumeMounts" (dict "ctx" .ctx) | nindent 4 }}
+{{- end -}}
+
+{{/*
+panel.healthcheck.container: the health exporter container (own Deployment or web sidecar).
+*/}}
+{{- define "panel.healthcheck.container" -}}
+{{- $v := .Values.healthcheck -}}
+- name: healthcheck
+  image: {{ include "panel.image" (dict "ctx" . "image" $v.image) }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args:
+    {{- toYaml $v.args | nindent 4 }}
+  ports:
+    - name: metrics
+      containerPort: 9117
+      protocol: TCP
+  env:
+    - name: PANEL_HEALTH_CONFIG
+      value: /etc/panel-health/config.yaml
+    - name: PANEL_URL
+      value: {{ include "panel.webUrl" . | quote }}
+    {{- include "panel.secret.env" (dict "ctx" . "credentials" (list "database" "redis")) | nindent 4 }}
+  securityContext:
+    {{- include "panel.containerSecurityContext" . | nindent 4 }}
+  readinessProbe:
+    {{- toYaml $v.readinessProbe | nindent 4 }}
+  livenessProbe:
+    {{- toYaml $v.livenessProbe | nindent 4 }}
+  resources:
+    {{- toYaml $v.resources | nindent 4 }}
+  volumeMounts:
+    {{- include "panel.tmpMount" . | nindent 4 }}
+    - name: healthcheck-config
+      mountPath: /etc/panel-health
+      readOnly: true
+    {{- include "panel.secret.mounts" (dict "ctx" . "credentials" (list "database" "redis")) | nindent 4 }}
+{{- end -}}
+
+{{/*
+panel.healthcheck.volumes: the exporter's config volume (/tmp and credentials come with the pod).
+*/}}
+{{- define "panel.healthcheck.volumes" -}}
+- name: healthcheck-config
+  configMap:
+    name: {{ include "panel.fullname" . }}-healthcheck
+{{- end -}}

@@ -1,0 +1,196 @@
+{{/*
+panel.name: the chart name (nameOverride wins), used in the app.kubernetes.io/name label.
+*/}}
+{{- define "panel.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+panel.fullname: prefix of every resource name; the release name by default so that names read
+`<release>-web`, `<release>-backup-database` (what the README's kubectl commands use).
+*/}}
+{{- define "panel.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+panel.labels: labels of every resource. Pass (dict "ctx" $ "component" "web").
+*/}}
+{{- define "panel.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "panel.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: panel
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.selectorLabels: the only labels selectors use. They never change across upgrades (no version),
+because Deployment/StatefulSet selectors are immutable. Pass (dict "ctx" $ "component" "web").
+*/}}
+{{- define "panel.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "panel.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/*
+panel.metadata: name, namespace and labels of a resource. Pass (dict "ctx" $ "component" "web" "name" "web").
+*/}}
+{{- define "panel.metadata" -}}
+name: {{ printf "%s-%s" (include "panel.fullname" .ctx) .name }}
+namespace: {{ .ctx.Release.Namespace }}
+labels:
+  {{- include "panel.labels" . | nindent 2 }}
+{{- end -}}
+
+{{/*
+panel.serviceAccountName: the ServiceAccount every pod runs as.
+*/}}
+{{- define "panel.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "panel.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.image: full image reference. Pass (dict "ctx" $ "image" .Values.image). The digest wins over the
+tag; global.imageRegistry replaces an empty registry.
+*/}}
+{{- define "panel.image" -}}
+{{- $registry := default .ctx.Values.global.imageRegistry .image.registry -}}
+{{- $name := .image.repository -}}
+{{- if $registry }}{{ $name = printf "%s/%s" $registry .image.repository }}{{ end -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $name .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $name (default .ctx.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.podSecurityContext / panel.containerSecurityContext: the restricted-PSS contexts from values.
+*/}}
+{{- define "panel.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext -}}
+{{- end -}}
+
+{{- define "panel.containerSecurityContext" -}}
+{{- toYaml .Values.containerSecurityContext -}}
+{{- end -}}
+
+{{/*
+panel.podCommon: pod-level fields shared by every workload (service account, security, pull secrets,
+scheduling). Pass (dict "ctx" $ "component" "web" "values" .Values.web); component values override the
+global nodeSelector/tolerations; affinity defaults to soft anti-affinity across nodes.
+*/}}
+{{- define "panel.podCommon" -}}
+{{- $ctx := .ctx -}}
+{{- $v := default dict .values -}}
+serviceAccountName: {{ include "panel.serviceAccountName" $ctx }}
+automountServiceAccountToken: {{ $ctx.Values.serviceAccount.automountServiceAccountToken }}
+enableServiceLinks: false
+securityContext:
+  {{- include "panel.podSecurityContext" $ctx | nindent 2 }}
+{{- with $ctx.Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $ctx.Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with (default $ctx.Values.nodeSelector $v.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (default $ctx.Values.tolerations $v.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+affinity:
+{{- if $v.affinity }}
+  {{- toYaml $v.affinity | nindent 2 }}
+{{- else }}
+  podAntiAffinity:
+    preferredDuringSchedulingIgnoredDuringExecution:
+      - weight: 100
+        podAffinityTerm:
+          topologyKey: kubernetes.io/hostname
+          labelSelector:
+            matchLabels:
+              {{- include "panel.selectorLabels" . | nindent 14 }}
+{{- end }}
+{{- with $v.topologySpreadConstraints }}
+topologySpreadConstraints:
+{{- range . }}
+  - {{- toYaml (merge (deepCopy .) (dict "labelSelector" (dict "matchLabels" (include "panel.selectorLabels" $ | fromYaml)))) | nindent 4 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.podLabels: labels of a pod template: selector labels + global and component pod labels.
+Pass (dict "ctx" $ "component" "web" "values" .Values.web).
+*/}}
+{{- define "panel.podLabels" -}}
+{{- include "panel.labels" . }}
+{{- with .ctx.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- with (default dict .values).podLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+panel.tmpVolume / panel.tmpMount: the writable /tmp every container gets (read-only root filesystem).
+*/}}
+{{- define "panel.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end -}}
+
+{{- define "panel.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end -}}
+
+{{/*
+panel.checksums: pod annotations that change when the rendered config or secrets change, so that
+`helm upgrade` rolls the pods. Hashes the rendered manifests, not the values.
+*/}}
+{{- define "panel.checksums" -}}
+{{- $root := . -}}
+{{- $secrets := list -}}
+{{- range list "app" "database" "redis" "s3" "smtp" "oauth" "backup-encryption" "loadtest" }}
+{{- $secrets = append $secrets (include (print $root.Template.BasePath "/shared/secret-" . ".yaml") $root) }}
+{{- end -}}
+checksum/config: {{ include (print .Template.BasePath "/shared/configmap.yaml") . | sha256sum }}
+checksum/secrets: {{ join "\n" $secrets | sha256sum }}
+{{- end -}}
+
+{{/*
+panel.webUrl: in-cluster URL of the web Service.
+*/}}
+{{- define "panel.webUrl" -}}
+{{- printf "http://%s-web.%s.svc:%v" (include "panel.fullname" .) .Release.Namespace .Values.web.service.port -}}
+{{- end -}}
+
+{{/*
+panel.publicUrl: PANEL_URL, from config.url or the first ingress host.
+*/}}
+{{- define "panel.publicUrl" -}}
+{{- if .Values.config.url -}}
+{{- .Values.config.url -}}
+{{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
+{{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) (first .Values.ingress.hosts) -}}
+{{- else -}}
+{{- include "panel.webUrl" . -}}
+{{- end -}}
+{{- end -}}

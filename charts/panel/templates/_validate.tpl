@@ -1,0 +1,84 @@
+{{/*
+panel.validate: fails the render with one message per mistake, saying what to change. Called once,
+from templates/shared/configmap.yaml (which every install renders).
+*/}}
+{{- define "panel.validate" -}}
+{{- $v := .Values -}}
+{{- $errors := list -}}
+{{- if eq $v.postgresql.enabled $v.externalDatabase.enabled -}}
+{{- $errors = append $errors "database: enable exactly one of postgresql.enabled (bundled, for development) and externalDatabase.enabled (production, URL in secrets.database)" -}}
+{{- end -}}
+{{- if eq $v.redis.enabled $v.externalRedis.enabled -}}
+{{- $errors = append $errors "redis: enable exactly one of redis.enabled (bundled, for development) and externalRedis.enabled (production, URL in secrets.redis)" -}}
+{{- end -}}
+{{- if and $v.externalDatabase.enabled (not $v.secrets.database.existingSecret) (not $v.secrets.database.url) -}}
+{{- $errors = append $errors "database: externalDatabase.enabled needs secrets.database.url or secrets.database.existingSecret (key database-url)" -}}
+{{- end -}}
+{{- if and $v.postgresql.enabled (not $v.secrets.database.existingSecret) (not $v.postgresql.auth.password) -}}
+{{- $errors = append $errors "database: the bundled PostgreSQL needs postgresql.auth.password or secrets.database.existingSecret (keys password, database-url); the chart never generates passwords" -}}
+{{- end -}}
+{{- if and $v.externalRedis.enabled (not $v.secrets.redis.existingSecret) (not $v.secrets.redis.url) -}}
+{{- $errors = append $errors "redis: externalRedis.enabled needs secrets.redis.url or secrets.redis.existingSecret (key redis-url)" -}}
+{{- end -}}
+{{- if and $v.redis.enabled (not $v.secrets.redis.existingSecret) (not $v.redis.auth.password) -}}
+{{- $errors = append $errors "redis: the bundled Redis needs redis.auth.password or secrets.redis.existingSecret (keys password, redis-url); the chart never generates passwords" -}}
+{{- end -}}
+{{- $app := $v.secrets.app -}}
+{{- if not $app.existingSecret -}}
+{{- if not (and $app.secretKey $app.jwtSecret) -}}
+{{- $errors = append $errors "secrets.app: set secrets.app.secretKey and secrets.app.jwtSecret (32+ random characters each, e.g. `openssl rand -hex 32`) or secrets.app.existingSecret (keys secret-key, jwt-secret)" -}}
+{{- else if and (eq $v.config.environment "production") (or (lt (len $app.secretKey) 32) (lt (len $app.jwtSecret) 32)) -}}
+{{- $errors = append $errors "secrets.app: secretKey and jwtSecret must be at least 32 characters in production (e.g. `openssl rand -hex 32`)" -}}
+{{- end -}}
+{{- end -}}
+{{- $uploads := $v.persistence.uploads -}}
+{{- if and $uploads.enabled (has "ReadWriteOnce" $uploads.accessModes) (not (has "ReadWriteMany" $uploads.accessModes)) (or $v.web.autoscaling.enabled (gt (int $v.web.replicaCount) 1)) -}}
+{{- $errors = append $errors "persistence.uploads: a ReadWriteOnce volume can be mounted by one node only, but web runs several replicas; set persistence.uploads.accessModes=[ReadWriteMany] (needs an RWX storage class), or web.replicaCount=1 with web.autoscaling.enabled=false" -}}
+{{- end -}}
+{{- if $v.backup.enabled -}}
+{{- if not (include "panel.secret.enabled" (dict "ctx" . "credential" "backupEncryption")) -}}
+{{- $errors = append $errors "backup: backups are encrypted; set secrets.backupEncryption.recipients (age public keys) or secrets.backupEncryption.existingSecret (key recipients), or backup.enabled=false" -}}
+{{- end -}}
+{{- if and $v.backup.jobs.drill.enabled (not $v.secrets.backupEncryption.existingSecret) (not $v.secrets.backupEncryption.identity) -}}
+{{- $errors = append $errors "backup: the restore drill decrypts backups; set secrets.backupEncryption.identity or use an existingSecret with key identity, or backup.jobs.drill.enabled=false" -}}
+{{- end -}}
+{{- if not (regexMatch "^(s3|file)://" $v.backup.target) -}}
+{{- $errors = append $errors (printf "backup.target: %q is neither s3://bucket/prefix nor file:///path" $v.backup.target) -}}
+{{- end -}}
+{{- if and $v.backup.smtp.username (not (include "panel.secret.enabled" (dict "ctx" . "credential" "smtp"))) -}}
+{{- $errors = append $errors "backup.smtp: username is set but no password; set secrets.smtp.password or secrets.smtp.existingSecret (key password)" -}}
+{{- end -}}
+{{- end -}}
+{{- $oauth := $v.secrets.oauth -}}
+{{- if and (eq $oauth.provider "google") (not $oauth.existingSecret) (not (and $oauth.googleClientId $oauth.googleClientSecret)) -}}
+{{- $errors = append $errors "secrets.oauth: provider google needs googleClientId and googleClientSecret, or an existingSecret (keys google-client-id, google-client-secret)" -}}
+{{- end -}}
+{{- if and (eq $oauth.provider "oidc") (not $oauth.existingSecret) (not (and $oauth.oidcClientId $oauth.oidcClientSecret)) -}}
+{{- $errors = append $errors "secrets.oauth: provider oidc needs oidcClientId and oidcClientSecret, or an existingSecret (keys oidc-client-id, oidc-client-secret)" -}}
+{{- end -}}
+{{- if and (eq $oauth.provider "oidc") (not $v.config.oidcIssuerUrl) -}}
+{{- $errors = append $errors "secrets.oauth: provider oidc needs config.oidcIssuerUrl" -}}
+{{- end -}}
+{{- if and $v.loadtest.enabled (not (include "panel.secret.enabled" (dict "ctx" . "credential" "loadtest"))) -}}
+{{- $errors = append $errors "loadtest: set secrets.loadtest.username and secrets.loadtest.password, or secrets.loadtest.existingSecret (keys username, password)" -}}
+{{- end -}}
+{{- $cm := $v.ingress.certManager -}}
+{{- if and $cm.issuer $cm.clusterIssuer -}}
+{{- $errors = append $errors "ingress.certManager: set issuer or clusterIssuer, not both" -}}
+{{- end -}}
+{{- if and $cm.certificate.enabled (not (or $cm.issuer $cm.clusterIssuer)) -}}
+{{- $errors = append $errors "ingress.certManager.certificate: a Certificate needs ingress.certManager.issuer or ingress.certManager.clusterIssuer" -}}
+{{- end -}}
+{{- if and $cm.certificate.enabled (not (and $v.ingress.enabled $v.ingress.tls.enabled)) -}}
+{{- $errors = append $errors "ingress.certManager.certificate: a Certificate needs ingress.enabled=true and ingress.tls.enabled=true" -}}
+{{- end -}}
+{{- if and $v.ingress.enabled (not $v.ingress.hosts) -}}
+{{- $errors = append $errors "ingress: ingress.enabled needs at least one host in ingress.hosts" -}}
+{{- end -}}
+{{- if and (eq $v.healthcheck.mode "sidecar") (not $v.healthcheck.enabled) -}}
+{{- $errors = append $errors "healthcheck: mode sidecar needs healthcheck.enabled=true" -}}
+{{- end -}}
+{{- if $errors -}}
+{{- fail (printf "\n\nThe Panel chart cannot render these values:\n  - %s\n" (join "\n  - " $errors)) -}}
+{{- end -}}
+{{- end -}}

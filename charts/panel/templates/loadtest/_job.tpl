@@ -1,0 +1,74 @@
+{{/*
+panel.loadtest.job: a Locust Job, role "master" or "worker". The master's exit code (the SLO gate set by
+panel-loadtest) is the Job's verdict: backoffLimit 0, so a failed gate is a failed Job and never retried.
+Pass (dict "ctx" $ "role" "master").
+*/}}
+{{- define "panel.loadtest.job" -}}
+{{- $ := .ctx -}}
+{{- $l := $.Values.loadtest -}}
+{{- $r := index $l .role -}}
+{{- $ctx := dict "ctx" $ "component" "loadtest" "values" $l -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  {{- include "panel.metadata" (dict "ctx" $ "component" "loadtest" "name" (printf "loadtest-%s" .role)) | nindent 2 }}
+spec:
+  backoffLimit: 0
+  activeDeadlineSeconds: {{ $l.activeDeadlineSeconds }}
+  {{- if eq .role "worker" }}
+  parallelism: {{ $r.replicas }}
+  completions: {{ $r.replicas }}
+  {{- end }}
+  template:
+    metadata:
+      labels:
+        {{- include "panel.podLabels" $ctx | nindent 8 }}
+        panel.dev/loadtest-role: {{ .role }}
+    spec:
+      {{- include "panel.podCommon" $ctx | nindent 6 }}
+      restartPolicy: Never
+      containers:
+        - name: locust
+          image: {{ include "panel.image" (dict "ctx" $ "image" $l.image) }}
+          imagePullPolicy: {{ $.Values.image.pullPolicy }}
+          command:
+            {{- toYaml $r.command | nindent 12 }}
+          args:
+            {{- toYaml $r.args | nindent 12 }}
+          {{- if eq .role "master" }}
+          ports:
+            - {name: locust-ui, containerPort: 8089, protocol: TCP}
+            - {name: locust-comm, containerPort: 5557, protocol: TCP}
+          {{- end }}
+          env:
+            - {name: PANEL_URL, value: {{ include "panel.webUrl" $ | quote }}}
+            - {name: LOCUST_HOST, value: {{ include "panel.webUrl" $ | quote }}}
+            {{- if eq .role "worker" }}
+            - {name: LOCUST_MASTER_NODE_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
+            {{- end }}
+            {{- if $l.locustfile }}
+            - {name: LOCUST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
+            {{- end }}
+            {{- include "panel.secret.env" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 12 }}
+            {{- with $l.extraEnv }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          securityContext:
+            {{- include "panel.containerSecurityContext" $ | nindent 12 }}
+          resources:
+            {{- toYaml $r.resources | nindent 12 }}
+          volumeMounts:
+            {{- include "panel.tmpMount" $ | nindent 12 }}
+            {{- include "panel.secret.mounts" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 12 }}
+            {{- if $l.locustfile }}
+            - {name: locustfile, mountPath: /etc/loadtest, readOnly: true}
+            {{- end }}
+      volumes:
+        {{- include "panel.tmpVolume" $ | nindent 8 }}
+        {{- include "panel.secret.volumes" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 8 }}
+        {{- if $l.locustfile }}
+        - name: locustfile
+          configMap:
+            name: {{ include "panel.fullname" $ }}-loadtest
+        {{- end }}
+{{- end -}}
