@@ -14,7 +14,6 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from health_servers import BlackHole, panel_like_http_server
-
 from panel_health.exporter import HealthExporter, make_exporter_server
 from panel_health.settings import HealthSettings, load_settings
 

@@ -108,7 +108,9 @@ class BlackHole:
         self._sock.close()
 
 
-def make_certificate(directory: Path, name: str, days_valid: float, dns_names: list[str]) -> tuple[Path, Path]:
+def make_certificate(
+    directory: Path, name: str, days_valid: float, dns_names: list[str]
+) -> tuple[Path, Path]:
     """A self-signed leaf certificate valid from yesterday for ``days_valid`` days from now."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from health_servers import BlackHole
-
 from panel_health.checks import build_checks
-from panel_health.runner import run_checks
 from panel_health.results import Status
+from panel_health.runner import run_checks
 from panel_health.settings import HealthSettings
 
 
@@ -36,7 +35,12 @@ def test_bad_status_body_mismatch_and_latency(
             "targets": [
                 {"name": "broken", "path": "/broken"},
                 {"name": "body", "path": "/readyz", "body_contains": "degraded"},
-                {"name": "slow", "path": "/slow", "latency_warning_seconds": 0.1, "latency_critical_seconds": 60},
+                {
+                    "name": "slow",
+                    "path": "/slow",
+                    "latency_warning_seconds": 0.1,
+                    "latency_critical_seconds": 60,
+                },
                 {"name": "no-follow", "path": "/redirect", "follow_redirects": False, "expect_status": [302]},
                 {"name": "follow", "path": "/redirect", "body_contains": "ok"},
             ],
@@ -60,11 +64,15 @@ def test_refused_connection_is_reported_with_reason(make_settings: Callable[...,
     assert result.status is Status.FAIL
 
 
-def test_own_timeout_reports_timeout(make_settings: Callable[..., HealthSettings], black_hole: BlackHole) -> None:
+def test_own_timeout_reports_timeout(
+    make_settings: Callable[..., HealthSettings], black_hole: BlackHole
+) -> None:
     settings = make_settings(
         http={
             "include_panel_defaults": False,
-            "targets": [{"name": "hole", "url": f"http://127.0.0.1:{black_hole.port}/", "timeout_seconds": 0.5}],
+            "targets": [
+                {"name": "hole", "url": f"http://127.0.0.1:{black_hole.port}/", "timeout_seconds": 0.5}
+            ],
         }
     )
     result = run_checks(build_checks(settings), 20)[0]

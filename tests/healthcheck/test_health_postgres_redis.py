@@ -7,7 +7,6 @@ from collections.abc import Callable
 import psycopg2
 import pytest
 import redis
-
 from panel_health.checks import build_checks
 from panel_health.results import CheckResult, Status
 from panel_health.runner import run_checks
@@ -75,7 +74,9 @@ def test_postgres_nothing_listening(make_settings: Callable[..., HealthSettings]
 
 
 @pytest.mark.redis
-def test_redis_memory_clients_and_latency(make_settings: Callable[..., HealthSettings], redis_url: str) -> None:
+def test_redis_memory_clients_and_latency(
+    make_settings: Callable[..., HealthSettings], redis_url: str
+) -> None:
     result = _one(make_settings(redis_url=redis_url), "redis")
     values = _values(result)
     assert result.up and result.status is Status.PASS

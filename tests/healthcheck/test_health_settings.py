@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from panel_health.settings import ConfigError, load_settings
 
 
