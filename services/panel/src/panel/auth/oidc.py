@@ -105,7 +105,7 @@ def _error_page(exc: SignInError) -> ResponseReturnValue:
     return render_template("auth/error.html", title=exc.title, message=exc.message), exc.status
 
 
-@blueprint.get("/login")
+@blueprint.get("/login", endpoint="login")
 def login_redirect() -> ResponseReturnValue:
     try:
         client = _client()

@@ -43,7 +43,7 @@ def _prefers_html() -> bool:
     return best == "text/html"
 
 
-@blueprint.get("/login")
+@blueprint.get("/login", endpoint="login")
 def login_page() -> ResponseReturnValue:
     if current_user() is not None:
         return redirect(safe_next(request.args.get("next")))
