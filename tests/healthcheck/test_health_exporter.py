@@ -1,0 +1,103 @@
+"""The exporter over HTTP: /healthz, /metrics in the Prometheus format, the scrape deadline header."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+
+import httpx
+import pytest
+from health_servers import BlackHole
+from panel_health.exporter import HealthExporter
+from panel_health.settings import HealthSettings
+from prometheus_client.parser import text_string_to_metric_families
+
+Runner = Callable[[HealthSettings], tuple[str, HealthExporter]]
+
+
+def _scrape(url: str, timeout_header: str | None = None) -> dict[str, list[tuple[dict[str, str], float]]]:
+    headers = {"X-Prometheus-Scrape-Timeout-Seconds": timeout_header} if timeout_header else {}
+    response = httpx.get(f"{url}/metrics", headers=headers, timeout=60)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    series: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            series.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return series
+
+
+@pytest.mark.redis
+def test_metrics_for_healthy_dependencies_pass_promtool(
+    make_settings: Callable[..., HealthSettings],
+    run_exporter: Runner,
+    panel_http: str,
+    redis_url: str,
+    postgres_database: str,
+) -> None:
+    settings = make_settings(
+        panel_url=panel_http,
+        redis_url=redis_url,
+        database_url=postgres_database,
+        resources={"disk_paths": ["/tmp"], "cpu_sample_seconds": 0.05},
+    )
+    url, _ = run_exporter(settings)
+    text = httpx.get(f"{url}/metrics", timeout=60).text
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    assert lint.stdout.strip() == "" and lint.stderr.strip() == ""
+
+    series = _scrape(url)
+    for check in ("postgres", "redis", "rq", "resources"):
+        assert series[f"panel_health_{check}_up"] == [({}, 1.0)], check
+    assert {labels["target"] for labels, _ in series["panel_health_http_up"]} == {"health", "main", "api"}
+    assert all(value == 1.0 for _, value in series["panel_health_http_up"])
+    assert "panel_health_check_down_reason" not in series
+    # Without the header: the default 10 s minus the 0.5 s margin.
+    assert series["panel_health_scrape_deadline_seconds"] == [({}, 9.5)]
+    assert "process_cpu_seconds_total" in series
+    assert "panel_health_cpu_usage_seconds_total" in series
+    # Bounded cardinality: every label name comes from a small fixed set.
+    allowed = {"check", "target", "queue", "state", "path", "reason", "source"}
+    assert all(set(labels) <= allowed for samples in series.values() for labels, _ in samples)
+
+
+def test_deadline_from_the_prometheus_header(
+    make_settings: Callable[..., HealthSettings], run_exporter: Runner, black_hole: BlackHole, panel_http: str
+) -> None:
+    settings = make_settings(
+        panel_url=panel_http,
+        default_timeout_seconds=60,
+        redis_url=f"redis://127.0.0.1:{black_hole.port}/0",
+        rq={"enabled": False},
+        exporter={"scrape_timeout_margin_seconds": 0.25},
+    )
+    url, _ = run_exporter(settings)
+    series = _scrape(url, timeout_header="1.5")
+    assert series["panel_health_scrape_deadline_seconds"] == [({}, 1.25)]
+    assert series["panel_health_redis_up"] == [({}, 0.0)]
+    assert series["panel_health_check_down_reason"] == [
+        ({"check": "redis", "target": "", "reason": "deadline_exceeded"}, 1.0)
+    ]
+    assert series["panel_health_check_status"][-1] == ({"check": "redis", "target": ""}, 2.0)
+    assert all(value == 1.0 for _, value in series["panel_health_http_up"])
+
+
+def test_healthz_needs_no_dependencies_and_other_paths(
+    make_settings: Callable[..., HealthSettings], run_exporter: Runner, black_hole: BlackHole
+) -> None:
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{black_hole.port}/0", default_timeout_seconds=60)
+    url, _ = run_exporter(settings)
+    response = httpx.get(f"{url}/healthz", timeout=5)
+    assert (response.status_code, response.text) == (200, "ok\n")
+    assert httpx.get(f"{url}/nope", timeout=5).status_code == 404
+    assert httpx.post(f"{url}/metrics", timeout=5).status_code == 405
+
+
+def test_openmetrics_when_asked(make_settings: Callable[..., HealthSettings], run_exporter: Runner) -> None:
+    url, _ = run_exporter(make_settings(http={"enabled": False}))
+    response = httpx.get(
+        f"{url}/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}, timeout=30
+    )
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    assert response.text.endswith("# EOF\n")
