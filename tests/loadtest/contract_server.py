@@ -35,6 +35,7 @@ class ContractState:
     cached_version: int = -1
     delay_s: float = 0.0
     token_lifetime_s: int = 300
+    broken_paths: set[str] = field(default_factory=set)  # answered 503, to spend the error budget
     # (username, method, route template) of every write, to prove who did what.
     writes: list[tuple[str, str, str]] = field(default_factory=list)
     forbidden: list[tuple[str, str, str]] = field(default_factory=list)
@@ -122,6 +123,8 @@ class ContractHandler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, parts: list[str], query: dict[str, str], body: Any) -> None:
         path = "/" + "/".join(parts)
+        if path in self.state.broken_paths:
+            return self._problem(503, "deliberately broken for the test")
         if path in ("/livez", "/readyz"):
             return self._send(200, {"status": "ok"})
         if parts[:1] == ["auth"]:

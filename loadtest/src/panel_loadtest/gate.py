@@ -102,8 +102,15 @@ def _skipped(name: str, why: str) -> Verdict:
     return Verdict(name, "skipped", None, None, "", why)
 
 
-def evaluate(metrics: RunMetrics, thresholds: Thresholds, scenario: Scenario) -> GateResult:
-    """Judge ``metrics`` against ``thresholds`` for the thresholds ``scenario`` asks for."""
+def evaluate(metrics: RunMetrics, thresholds: Thresholds, scenario: Scenario,
+             aborted: str | None = None) -> GateResult:
+    """Judge ``metrics`` against ``thresholds`` for the thresholds ``scenario`` asks for.
+
+    An aborted run (it never started) is one error, with every threshold skipped.
+    """
+    if aborted is not None:
+        return GateResult([_skipped(name, "the run was aborted before it started") for name in THRESHOLD_NAMES],
+                          aborted=aborted)
     judged = set(scenario.judge)
     verdicts: list[Verdict] = []
     for name in THRESHOLD_NAMES:

@@ -127,8 +127,7 @@ def _finish(environment: Environment) -> GateResult:
         throughput=steady_throughput(ctx.snapshots),
         stress=ctx.stress.result() if ctx.stress is not None else None,
     )
-    gate = evaluate(metrics, ctx.thresholds, ctx.scenario)
-    gate.aborted = ctx.aborted
+    gate = evaluate(metrics, ctx.thresholds, ctx.scenario, aborted=ctx.aborted)
     summary = build_summary(
         scenario=ctx.scenario,
         duration_scale=ctx.settings.duration_scale,

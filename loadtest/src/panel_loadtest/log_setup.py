@@ -20,3 +20,5 @@ def configure_json_logging(level: str = "INFO") -> None:
     stats_logger = logging.getLogger("locust.stats_logger")
     stats_logger.handlers[:] = [table]
     stats_logger.propagate = False
+    # One line per HTTP call from the account set-up is noise at INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

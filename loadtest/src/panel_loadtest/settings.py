@@ -94,7 +94,7 @@ def describe_validation_error(error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else ""
-        env_name = _ENV_NAMES.get(field, f"LOADTEST_{field.upper()}") if field else "settings"
+        env_name = field if field.isupper() else _ENV_NAMES.get(field, f"LOADTEST_{field.upper()}")
         message = str(item["msg"]).removeprefix("Value error, ")
         lines.append(f"{env_name}: {message}" if field else message)
     return lines
@@ -102,7 +102,16 @@ def describe_validation_error(error: ValidationError) -> list[str]:
 
 def load_settings() -> tuple[LoadTestSettings, Thresholds]:
     """Read and validate both settings objects, raising SettingsError with readable lines."""
+    problems: list[str] = []
+    settings = thresholds = None
     try:
-        return LoadTestSettings(), Thresholds()
+        settings = LoadTestSettings()
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(exc)) from None
+        problems += describe_validation_error(exc)
+    try:
+        thresholds = Thresholds()
+    except ValidationError as exc:
+        problems += describe_validation_error(exc)
+    if problems or settings is None or thresholds is None:
+        raise SettingsError(problems)
+    return settings, thresholds

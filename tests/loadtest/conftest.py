@@ -1,0 +1,65 @@
+"""Fixtures for the load-test suite.
+
+Locust monkey-patches the process with gevent on import, so this suite never imports it:
+every Locust run happens in a subprocess started through the ``panel-loadtest`` CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from contract_server import ContractServer
+
+ADMIN_PASSWORD = "contract-admin-password-1"
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def contract_server() -> Iterator[ContractServer]:
+    with ContractServer(ADMIN_PASSWORD) as server:
+        yield server
+
+
+def run_cli(args: list[str], env: dict[str, str], report_dir: Path, timeout: float = 120) -> RunResult:
+    """Run ``panel-loadtest`` in a subprocess with a clean LOADTEST_* environment plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_") and k != "PANEL_URL"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "panel_loadtest", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return RunResult(completed.returncode, completed.stdout, completed.stderr, report_dir)
+
+
+@pytest.fixture
+def run_loadtest(tmp_path: Path):
+    """Call with (server_url, *cli args, **env overrides); runs `panel-loadtest run` headless."""
+
+    def _run(url: str, *args: str, password: str = ADMIN_PASSWORD, **env: str) -> RunResult:
+        report_dir = tmp_path / "reports"
+        full_env = {"PANEL_URL": url, "LOADTEST_PASSWORD": password, "LOADTEST_READY_TIMEOUT": "5", **env}
+        return run_cli(["run", "--report-dir", str(report_dir), *args], full_env, report_dir)
+
+    return _run
