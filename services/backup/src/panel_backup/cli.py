@@ -1,0 +1,494 @@
+"""The `panel-backup` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from . import __version__, metrics
+from .crypto import generate_key_file, public_key_of
+from .create import create_backup
+from .drill import run_drill
+from .errors import EXIT_FAILED, BackupError, ConfigError, IntegrityError
+from .logs import configure_logging, get_logger
+from .manifest import Manifest, find_manifest, load_manifests
+from .notify import Report, deliver
+from .prune import apply_plan, prune_plan
+from .redact import scrub
+from .restore import restore
+from .retention import Decision
+from .schedule import Scheduler, planned_jobs
+from .settings import BACKUP_TYPES, BackupType, Settings, load_settings
+from .stages import StageTracker, describe_error
+from .storage import Storage, open_storage
+from .verify import verify_backup
+
+log = get_logger("cli")
+T = TypeVar("T")
+
+EXIT_CODES_HELP = """
+\b
+Exit codes:
+  0  success
+  1  the operation failed (source, storage or network); nothing half-done counts as a backup
+  2  usage or configuration error (the message names the setting and the fix)
+  3  integrity problem: a backup does not match its manifest, or a drill found differences
+  4  another run of the same backup type holds the lock; this run did nothing
+  5  no complete backup matches the request
+"""
+
+MAIN_HELP = f"""Streaming, encrypted, verified backups of the panel: its database, its files and its config.
+
+\b
+Each backup is  source -> zstd -> age encryption -> storage, streamed with bounded memory,
+and counts only once its manifest is written, last. Everything reads complete manifests only.
+
+\b
+Quick start (local directory, SQLite):
+  panel-backup keygen --output ./var/backup-key.txt      # keep this file safe and off the server
+  export BACKUP_TARGET=file://./var/backups BACKUP_AGE_RECIPIENTS=age1...
+  export DATABASE_URL=sqlite:///var/panel.db
+  panel-backup create database && panel-backup list
+  BACKUP_AGE_IDENTITY_FILE=./var/backup-key.txt panel-backup drill
+
+Settings come from the environment (secrets also from <NAME>_FILE) and BACKUP_CONFIG_FILE (YAML);
+see services/backup/README.md for the full list.
+{EXIT_CODES_HELP}"""
+
+
+def _fail(exc: BackupError) -> NoReturn:
+    prefix = "error" if exc.exit_code != 4 else "locked"
+    for line in str(exc).splitlines() or [type(exc).__name__]:
+        click.echo(f"{prefix}: {scrub(line)}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        configure_logging()
+        _fail(exc)
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run an action; known failures exit with their code and one clear message, never a traceback."""
+    try:
+        return action()
+    except BackupError as exc:
+        _fail(exc)
+    except Exception as exc:
+        log.error("unexpected error", exc_info=True)
+        _fail(BackupError(f"unexpected error: {scrub(describe_error(exc))}"))
+
+
+def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human()
+
+
+def _last_good(settings: Settings, backup_type: BackupType | None) -> tuple[Manifest | None, str | None]:
+    """The newest complete backup, asked of the storage once and quickly; a failure here never blocks a report."""
+    try:
+        storage = open_storage(settings, max_attempts=1)
+        found = load_manifests(storage, backup_type)
+        return (found[-1] if found else None), None
+    except Exception as exc:
+        return None, f"unknown (the storage could not be read: {scrub(describe_error(exc))[:200]})"
+
+
+def _report(settings: Settings, command: str, backup_type: BackupType | None, **fields: Any) -> None:
+    last, note = _last_good(settings, backup_type)
+    report = Report(
+        command=command,
+        last_good_id=last.id if last else None,
+        last_good_age_hours=round(last.age_seconds() / 3600, 2) if last else None,
+        last_good_note=note,
+        **fields,
+    )
+    deliver(settings, report)
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
+    return {
+        "id": manifest.id,
+        "type": manifest.type,
+        "completed_at": manifest.completed_at.isoformat(),
+        "age_hours": round(manifest.age_seconds() / 3600, 2),
+        "plain_size": manifest.plain_size,
+        "stored_size": manifest.stored_size,
+        "artifact_key": manifest.artifact_key,
+        "encryption": manifest.encryption.model_dump(),
+        "source": {k: v for k, v in manifest.source.items() if k != "row_counts"},
+        "timings": manifest.timings,
+    }
+
+
+@click.group(help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="panel-backup")
+def main() -> None:
+    pass
+
+
+def _do_prune(settings: Settings, storage: Storage, backup_type: BackupType, dry_run: bool) -> list[Decision]:
+    decisions = prune_plan(settings, storage, backup_type)
+    if not dry_run:
+        apply_plan(storage, backup_type, decisions)
+    return decisions
+
+
+def run_create(settings: Settings, backup_type: BackupType, *, prune: bool = True, as_json: bool = False) -> int:
+    tracker = StageTracker()
+    started = time.monotonic()
+    command = f"create {backup_type}"
+    try:
+        storage = open_storage(settings)
+        manifest = create_backup(settings, storage, backup_type, tracker)
+    except BackupError as exc:
+        duration = time.monotonic() - started
+        log.error("backup failed", extra={"type": backup_type, "stage": exc.stage, "error": scrub(str(exc))})
+        metrics.record(settings, backup_type, ok=False, duration=duration)
+        _report(settings, command, backup_type, ok=False, stage=exc.stage, message=str(exc), duration_seconds=duration)
+        raise
+    duration = time.monotonic() - started
+    metrics.record(
+        settings,
+        backup_type,
+        ok=True,
+        duration=duration,
+        plain_bytes=manifest.plain_size,
+        stored_bytes=manifest.stored_size,
+    )
+    deleted: list[str] = []
+    if prune:
+        try:
+            with tracker.stage("prune"):
+                decisions = _do_prune(settings, storage, backup_type, dry_run=False)
+            deleted = [d.id for d in decisions if not d.keep]
+        except BackupError as exc:
+            _report(settings, command, backup_type, ok=False, stage="prune", message=str(exc), backup_id=manifest.id)
+            raise
+    _report(
+        settings,
+        command,
+        backup_type,
+        ok=True,
+        stage=None,
+        message=f"backup {manifest.id} stored ({manifest.stored_size} bytes)",
+        backup_id=manifest.id,
+        duration_seconds=duration,
+    )
+    summary = {**_manifest_summary(manifest), "pruned": deleted}
+    _emit(
+        as_json,
+        summary,
+        lambda: click.echo(
+            f"created {manifest.id}: {_human_size(manifest.plain_size)} -> {_human_size(manifest.stored_size)} "
+            f"stored in {duration:.1f} s" + (f"; pruned {len(deleted)}" if deleted else "")
+        ),
+    )
+    return 0
+
+
+@main.command(
+    help=f"""Take a backup now: `database` (DATABASE_URL: PostgreSQL via pg_dump, or SQLite),
+`files` (BACKUP_FILES_PATHS) or `config` (BACKUP_CONFIG_DIR plus the panel's non-secret settings).
+
+\b
+Afterwards the retention policy is applied to that type (skip with --no-prune). On failure,
+nothing is left that looks like a backup, and a report goes to BACKUP_EMAIL_TO / BACKUP_WEBHOOK_URL.
+{EXIT_CODES_HELP}"""
+)
+@click.argument("backup_type", metavar="database|files|config", type=click.Choice(BACKUP_TYPES))
+@click.option("--no-prune", is_flag=True, help="Do not apply the retention policy after this backup.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new backup's summary as JSON.")
+def create(backup_type: BackupType, no_prune: bool, as_json: bool) -> None:
+    settings = _settings()
+    _guard(lambda: run_create(settings, backup_type, prune=not no_prune, as_json=as_json))
+
+
+@main.command(name="list", help="List complete backups (those with a manifest), oldest first.")
+@click.option("--type", "backup_type", type=click.Choice(BACKUP_TYPES), help="Only this type.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifests' summaries as JSON.")
+def list_command(backup_type: BackupType | None, as_json: bool) -> None:
+    settings = _settings()
+    manifests = _guard(lambda: load_manifests(open_storage(settings), backup_type))
+
+    def human() -> None:
+        if not manifests:
+            click.echo("no complete backups")
+            return
+        click.echo(f"{'ID':<40} {'TYPE':<9} {'COMPLETED (UTC)':<20} {'PLAIN':>10} {'STORED':>10}")
+        for m in manifests:
+            click.echo(
+                f"{m.id:<40} {m.type:<9} {m.completed_at.strftime('%Y-%m-%d %H:%M:%S'):<20} "
+                f"{_human_size(m.plain_size):>10} {_human_size(m.stored_size):>10}"
+            )
+
+    _emit(as_json, [_manifest_summary(m) for m in manifests], human)
+
+
+@main.command(
+    help=f"""Check that backups match their manifests.
+
+\b
+REF is a backup id or `latest` (the default: the newest backup of each type, or of --type).
+Without --full: the object exists with the manifest's size and SHA-256.
+With --full: it is also decrypted (needs BACKUP_AGE_IDENTITY_FILE) and decompressed end to end,
+the plaintext SHA-256 is checked, and a database dump must pass `pg_restore --list`.
+{EXIT_CODES_HELP}"""
+)
+@click.argument("ref", default="latest")
+@click.option("--type", "backup_type", type=click.Choice(BACKUP_TYPES), help="With `latest`: only this type.")
+@click.option("--full", is_flag=True, help="Decrypt and decompress end to end as well.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) -> None:
+    settings = _settings()
+
+    def run() -> list[dict[str, Any]]:
+        storage = open_storage(settings)
+        if ref == "latest" and backup_type is None:
+            manifests = [m for kind in BACKUP_TYPES if (m := _latest_or_none(storage, kind))]
+            if not manifests:
+                find_manifest(storage, "latest")  # raises the clear "no complete backup" error
+        else:
+            manifests = [find_manifest(storage, ref, backup_type)]
+        results = []
+        for manifest in manifests:
+            try:
+                results.append({**verify_backup(settings, storage, manifest, full=full), "ok": True})
+            except IntegrityError as exc:
+                results.append({"id": manifest.id, "type": manifest.type, "ok": False, "error": str(exc)})
+        return results
+
+    results = _guard(run)
+    _emit(
+        as_json,
+        results,
+        lambda: [
+            click.echo(f"{'ok' if r['ok'] else 'FAILED':<7} {r['id']}" + ("" if r["ok"] else f": {r['error']}"))
+            for r in results
+        ],
+    )
+    if not all(r["ok"] for r in results):
+        sys.exit(IntegrityError.exit_code)
+
+
+def _latest_or_none(storage: Storage, kind: BackupType) -> Manifest | None:
+    found = load_manifests(storage, kind)
+    return found[-1] if found else None
+
+
+@main.command(
+    name="restore",
+    help=f"""Stream a backup back. Needs BACKUP_AGE_IDENTITY_FILE (or the passphrase in passphrase mode).
+
+\b
+REF is a backup id or `latest` (of --component).
+  --component database --to NAME     a database name on DATABASE_URL's server (created if missing;
+                                      credentials stay off the command line) or a postgresql:// URL;
+                                      for a SQLite backup, a file path
+  --component files|config --to DIR  a folder; entries that would land outside it are refused
+A non-empty target is refused unless --force (a database is then cleaned object by object).
+{EXIT_CODES_HELP}""",
+)
+@click.argument("ref")
+@click.option("--component", type=click.Choice(BACKUP_TYPES), required=True, help="Which kind of backup.")
+@click.option("--to", "to", required=True, help="Where to restore (see above).")
+@click.option("--force", is_flag=True, help="Allow writing into a non-empty target.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def restore_command(ref: str, component: BackupType, to: str, force: bool, as_json: bool) -> None:
+    settings = _settings()
+
+    def run() -> dict[str, Any]:
+        storage = open_storage(settings)
+        manifest = find_manifest(storage, ref, component)
+        stats = restore(settings, storage, manifest, to, force=force)
+        return {
+            "id": manifest.id,
+            "type": manifest.type,
+            "to": scrub(to),
+            "plain_size": stats.plain_size,
+            "seconds": round(stats.seconds, 3),
+        }
+
+    result = _guard(run)
+    _emit(as_json, result, lambda: click.echo(f"restored {result['id']} to {result['to']} in {result['seconds']} s"))
+
+
+@main.command(
+    help=f"""Apply the retention policy: keep the last N, and the newest backup of each of the last
+D days, W ISO weeks and M months (UTC), per type. The newest complete backup is never deleted,
+and a policy that keeps nothing is refused. Decisions use complete manifests only.
+
+\b
+Policy: BACKUP_KEEP_LAST/DAILY/WEEKLY/MONTHLY (defaults 7/7/4/6), or per type in the YAML file:
+  retention: {{database: {{last: 7, daily: 14, weekly: 8, monthly: 12}}}}
+--dry-run prints every backup with the rule that keeps it or the reason it goes, and deletes nothing.
+{EXIT_CODES_HELP}"""
+)
+@click.option("--type", "backup_type", type=click.Choice(BACKUP_TYPES), help="Only this type (default: all).")
+@click.option("--dry-run", is_flag=True, help="Show the plan; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
+    settings = _settings()
+
+    def run() -> list[dict[str, Any]]:
+        storage = open_storage(settings)
+        rows = []
+        for kind in [backup_type] if backup_type else list(BACKUP_TYPES):
+            policy = settings.policy_for(kind)  # validated: never keeps nothing
+            for d in _do_prune(settings, storage, kind, dry_run):
+                rows.append(
+                    {
+                        "id": d.id,
+                        "type": kind,
+                        "completed_at": d.completed_at.isoformat(),
+                        "action": "keep" if d.keep else ("would delete" if dry_run else "deleted"),
+                        "reason": d.describe(),
+                        "policy": policy.model_dump(),
+                    }
+                )
+        return rows
+
+    rows = _guard(run)
+    _emit(
+        as_json,
+        rows,
+        lambda: [click.echo(f"{r['action']:<13} {r['id']:<40} {r['reason']}") for r in rows] or click.echo("nothing"),
+    )
+
+
+@main.command(
+    help=f"""Restore the newest database backup into a scratch database, compare per-table row counts
+with those recorded in the backup's snapshot, drop the scratch database, and report the duration
+as a measured recovery-time (RTO) estimate. PostgreSQL: the DATABASE_URL role needs CREATEDB.
+Needs BACKUP_AGE_IDENTITY_FILE.
+{EXIT_CODES_HELP}"""
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def drill(as_json: bool) -> None:
+    settings = _settings()
+    _guard(lambda: run_drill_command(settings, as_json=as_json))
+
+
+def run_drill_command(settings: Settings, *, as_json: bool = False) -> int:
+    started = time.monotonic()
+    try:
+        result = run_drill(settings, open_storage(settings))
+    except BackupError as exc:
+        metrics.record(settings, "drill", ok=False, duration=time.monotonic() - started)
+        _report(settings, "drill", "database", ok=False, stage=exc.stage or "drill", message=str(exc))
+        raise
+    metrics.record(settings, "drill", ok=True, duration=result["rto_estimate_seconds"])
+    _emit(
+        as_json,
+        result,
+        lambda: click.echo(
+            f"drill ok: {result['backup_id']} restored and matched ({result['tables']} tables, "
+            f"{result['rows']} rows) in {result['rto_estimate_seconds']} s"
+        ),
+    )
+    return 0
+
+
+@main.command(
+    help="""Generate an age key pair for backups.
+
+\b
+The public key (age1...) goes into BACKUP_AGE_RECIPIENTS on the machines that take backups;
+the identity file (AGE-SECRET-KEY-1...) is needed only to restore, verify --full and drill:
+keep it off the backup pods, in a password manager or an offline place.
+With --output the identity is written to a new file (mode 0600) and only the public key is printed.
+The file works with stock `age -d -i FILE`."""
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the identity here.")
+@click.option("--force", is_flag=True, help="Replace an existing file (its key is then lost).")
+@click.option("--if-missing", is_flag=True, help="If the file exists, keep it and print its public key.")
+def keygen(output: Path | None, force: bool, if_missing: bool) -> None:
+    configure_logging()
+    if output is None:
+        import pyrage
+
+        identity = pyrage.x25519.Identity.generate()
+        click.echo(f"# public key: {identity.to_public()}\n{identity}")
+        return
+    if if_missing and output.exists():
+        click.echo(_guard(lambda: public_key_of(output)))
+        return
+    public = _guard(lambda: generate_key_file(output, overwrite=force))
+    click.echo(public)
+    click.echo(f"identity written to {output}; set BACKUP_AGE_RECIPIENTS={public}", err=True)
+
+
+@main.command(
+    help=f"""Run backups on cron schedules (UTC), for hosts without Kubernetes. Schedules only what
+is configured: the database (DATABASE_URL), files (BACKUP_FILES_PATHS) and config (BACKUP_CONFIG_DIR),
+plus a weekly drill when an identity is available.
+
+\b
+  BACKUP_SCHEDULE_DATABASE  default '0 2 * * *'     BACKUP_SCHEDULE_FILES   default '30 2 * * *'
+  BACKUP_SCHEDULE_CONFIG    default '45 2 * * *'    BACKUP_SCHEDULE_DRILL   default '0 4 * * 0'
+Set one to `off` to disable it. Each run also prunes its type. SIGTERM stops the scheduler between runs.
+{EXIT_CODES_HELP}"""
+)
+@click.option("--run-now", is_flag=True, help="Run every scheduled job once at start.")
+@click.option("--once", is_flag=True, help="With --run-now: exit after that first round (status: the worst).")
+def schedule(run_now: bool, once: bool) -> None:
+    settings = _settings()
+    if once and not run_now:
+        _fail(ConfigError("--once only makes sense with --run-now"))
+
+    def job(action: Callable[[], int]) -> Callable[[], int]:
+        def run() -> int:
+            try:
+                return action()
+            except BackupError as exc:
+                log.error("job failed", extra={"error": scrub(str(exc)), "exit_code": exc.exit_code})
+                return exc.exit_code
+
+        return run
+
+    runners: dict[str, Callable[[], int]] = {
+        "create database": job(lambda: run_create(settings, "database")),
+        "create files": job(lambda: run_create(settings, "files")),
+        "create config": job(lambda: run_create(settings, "config")),
+        "drill": job(lambda: run_drill_command(settings)),
+    }
+    if not (settings.age_identity_file or settings.age_passphrase):
+        settings.schedule_drill = "off"  # a drill needs the identity; hosts with only public keys skip it
+    jobs = _guard(lambda: planned_jobs(settings, runners))
+    scheduler = Scheduler(jobs)
+    scheduler.install_signal_handlers()
+    if run_now:
+        status = scheduler.run_all_now()
+        if once:
+            sys.exit(status)
+    scheduler.run_forever()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

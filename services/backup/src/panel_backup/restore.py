@@ -1,0 +1,211 @@
+"""`restore`: stream a backup back into a PostgreSQL database, a SQLite file, or a folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from .crypto import restore_identities
+from .dburl import PostgresTarget, is_sqlite, parse_postgres, sqlite_path
+from .errors import BackupError, ConfigError
+from .logs import get_logger
+from .manifest import Manifest
+from .pipeline import StreamStats, decode, decode_in_thread
+from .settings import Settings
+from .sources.postgres import ProcessReader, connect, find_tool, tool_version, user_tables
+from .storage import Storage
+
+log = get_logger("restore")
+
+
+def identities_for(settings: Settings, storage: Storage, manifest: Manifest) -> list[Any]:
+    wrapped = None
+    if manifest.encryption.wrapped_identity_key:
+        wrapped = storage.get_bytes(manifest.encryption.wrapped_identity_key)
+    return restore_identities(settings, wrapped)
+
+
+def database_exists(server: PostgresTarget, name: str) -> bool:
+    conn = connect(server.with_dbname("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
+
+
+def create_database(server: PostgresTarget, name: str) -> None:
+    conn = connect(server.with_dbname("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def drop_database(server: PostgresTarget, name: str) -> None:
+    conn = connect(server.with_dbname("postgres"))
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg2.sql.Identifier(name))
+            )
+    finally:
+        conn.close()
+
+
+def resolve_postgres_target(settings: Settings, to: str) -> PostgresTarget:
+    """`--to` is a database name on DATABASE_URL's server (credentials stay off argv) or a full URL."""
+    if "://" in to:
+        return parse_postgres(to)
+    if not settings.database_url or is_sqlite(settings.database_url):
+        raise ConfigError(
+            "--to names a database, but DATABASE_URL is not a PostgreSQL URL to take the server from; "
+            "pass a postgresql:// URL or set DATABASE_URL"
+        )
+    return parse_postgres(settings.database_url).with_dbname(to)
+
+
+def restore_postgres(
+    settings: Settings, storage: Storage, manifest: Manifest, target: PostgresTarget, *, force: bool
+) -> StreamStats:
+    pg_restore = find_tool(settings.pg_bin_dir, "pg_restore")
+    made_by = str(manifest.source.get("pg_dump_version", ""))
+    client_major, _ = tool_version(pg_restore)
+    with contextlib.suppress(ValueError, IndexError):
+        dump_major = int(made_by.split("(PostgreSQL)")[1].split()[0].split(".")[0])
+        if client_major < dump_major:
+            raise ConfigError(
+                f"pg_restore is PostgreSQL {client_major} but the dump was made by pg_dump {dump_major}; "
+                f"use a PostgreSQL {dump_major}+ client (BACKUP_PG_BIN_DIR or the image's PG_MAJOR)"
+            )
+    if not database_exists(target, target.dbname):
+        create_database(target, target.dbname)
+        log.info("created the target database", extra={"database": target.dbname})
+    elif not force:
+        conn = connect(target)
+        try:
+            with conn.cursor() as cur:
+                tables = user_tables(cur)
+        finally:
+            conn.close()
+        if tables:
+            raise ConfigError(
+                f"database {target.dbname} is not empty ({len(tables)} tables); restore into a new database "
+                "name, or pass --force to replace its contents"
+            )
+    command = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={target.dbname}"]
+    if force:
+        command += ["--clean", "--if-exists"]
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=target.subprocess_env()
+    )
+    watcher = ProcessReader(process, "pg_restore")  # drains stderr, reports the exit status
+    assert process.stdin is not None
+    identities = identities_for(settings, storage, manifest)
+    try:
+        with storage.open_read(manifest.artifact_key) as body:
+            stats = decode(
+                body,
+                process.stdin,
+                identities,
+                expected_stored_sha256=manifest.stored_sha256,
+                expected_plain_sha256=manifest.plain_sha256,
+                progress_interval=settings.progress_interval_seconds,
+                what=manifest.id,
+            )
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # pg_restore stopped reading; its exit status below says why
+    except BaseException:
+        watcher.stop()
+        raise
+    with contextlib.suppress(BrokenPipeError):
+        process.stdin.close()
+    while watcher.read(1 << 16):  # raises with pg_restore's own message on a non-zero exit
+        pass
+    return stats
+
+
+def restore_sqlite(settings: Settings, storage: Storage, manifest: Manifest, to: Path, *, force: bool) -> StreamStats:
+    if to.exists() and to.stat().st_size > 0 and not force:
+        raise ConfigError(f"{to} exists and is not empty; choose a new path, or pass --force to replace it")
+    to.parent.mkdir(parents=True, exist_ok=True)
+    partial = to.with_name(f".{to.name}.partial-{secrets.token_hex(4)}")
+    identities = identities_for(settings, storage, manifest)
+    try:
+        with storage.open_read(manifest.artifact_key) as body, open(partial, "xb") as out:
+            stats = decode(
+                body,
+                out,
+                identities,
+                expected_stored_sha256=manifest.stored_sha256,
+                expected_plain_sha256=manifest.plain_sha256,
+                progress_interval=settings.progress_interval_seconds,
+                what=manifest.id,
+            )
+        os.replace(partial, to)
+    finally:
+        partial.unlink(missing_ok=True)
+    return stats
+
+
+def restore_tree(settings: Settings, storage: Storage, manifest: Manifest, to: Path, *, force: bool) -> StreamStats:
+    if to.exists() and not to.is_dir():
+        raise ConfigError(f"--to {to} is not a directory")
+    if to.exists() and any(to.iterdir()) and not force:
+        raise ConfigError(f"{to} is not empty; restore into an empty folder, or pass --force to write into it")
+    to.mkdir(parents=True, exist_ok=True)
+    identities = identities_for(settings, storage, manifest)
+    with storage.open_read(manifest.artifact_key) as body:
+        pipe, finish = decode_in_thread(
+            body,
+            identities,
+            expected_stored_sha256=manifest.stored_sha256,
+            expected_plain_sha256=manifest.plain_sha256,
+            progress_interval=settings.progress_interval_seconds,
+            what=manifest.id,
+        )
+        try:
+            with tarfile.open(fileobj=pipe, mode="r|") as tar:  # type: ignore[call-overload]
+                # The "data" filter refuses absolute paths, "..", and links or devices leaving `to`.
+                tar.extractall(to, filter="data")
+            while pipe.read(1 << 20):  # tar's end-of-archive padding
+                pass
+        except tarfile.FilterError as exc:
+            pipe.abandon()
+            raise BackupError(f"refused to restore {manifest.id}: {exc} (path traversal)", stage="restore") from None
+        except tarfile.TarError as exc:
+            pipe.abandon()
+            with contextlib.suppress(BaseException):
+                finish()
+            raise BackupError(f"{manifest.id} is not a readable tar archive: {exc}", stage="restore") from None
+        except BaseException:
+            pipe.abandon()
+            raise
+        return finish()
+
+
+def restore(settings: Settings, storage: Storage, manifest: Manifest, to: str, *, force: bool) -> StreamStats:
+    if manifest.type == "database":
+        if manifest.source.get("engine") == "sqlite":
+            return restore_sqlite(settings, storage, manifest, Path(to), force=force)
+        return restore_postgres(settings, storage, manifest, resolve_postgres_target(settings, to), force=force)
+    return restore_tree(settings, storage, manifest, Path(to), force=force)
+
+
+def sqlite_target_path(settings: Settings) -> Path | None:
+    if settings.database_url and is_sqlite(settings.database_url):
+        return sqlite_path(settings.database_url)
+    return None

@@ -1,0 +1,186 @@
+"""PostgreSQL: `pg_dump -Fc` streamed from an exported snapshot, with row counts taken in that snapshot."""
+
+from __future__ import annotations
+
+import collections
+import re
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import psycopg2
+from psycopg2 import sql
+
+from ..dburl import PostgresTarget
+from ..errors import BackupError, ConfigError, SourceError
+from ..logs import get_logger
+from ..redact import scrub
+
+log = get_logger("postgres")
+
+
+def find_tool(bin_dir: Path | None, name: str) -> str:
+    if bin_dir:
+        candidate = bin_dir / name
+        if candidate.exists():
+            return str(candidate)
+        raise ConfigError(f"BACKUP_PG_BIN_DIR={bin_dir}: has no {name}; point it at the PostgreSQL client bin folder")
+    found = shutil.which(name)
+    if not found:
+        raise ConfigError(f"{name} not found on PATH; install the PostgreSQL client matching the server's major")
+    return found
+
+
+def tool_version(tool: str) -> tuple[int, str]:
+    """(major, full text) of `pg_dump --version` / `pg_restore --version`."""
+    output = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False, timeout=30).stdout
+    match = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", output)
+    if not match:
+        raise ConfigError(f"cannot tell the version of {tool} (it printed {output.strip()[:80]!r})")
+    return int(match[1]), output.strip()
+
+
+def connect(target: PostgresTarget) -> Any:
+    try:
+        return psycopg2.connect(**target.connect_kwargs())
+    except psycopg2.OperationalError as exc:
+        raise BackupError(f"cannot connect to {target.describe()}: {scrub(str(exc)).strip()}", stage="connect") from None
+
+
+def server_major(conn: Any) -> tuple[int, str]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version_num')::int, current_setting('server_version')")
+        number, text = cur.fetchone()
+    return number // 10000, text
+
+
+def preflight_versions(tool: str, conn: Any) -> dict[str, str]:
+    """Refuse early when the client is older than the server: pg_dump would refuse at 2 a.m. instead."""
+    client_major, client_text = tool_version(tool)
+    major, text = server_major(conn)
+    name = Path(tool).name
+    if client_major < major:
+        raise ConfigError(
+            f"{name} is PostgreSQL {client_major} but the server is PostgreSQL {major}; {name} must be the same "
+            f"major or newer. Fix: use the backup image built with --build-arg PG_MAJOR={major}, or set "
+            f"BACKUP_PG_BIN_DIR to a PostgreSQL {major}+ client"
+        )
+    return {"server_version": text, f"{name}_version": client_text}
+
+
+def user_tables(cur: Any) -> list[tuple[str, str]]:
+    cur.execute(
+        """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+        ORDER BY 1, 2
+        """
+    )
+    return [(row[0], row[1]) for row in cur.fetchall()]
+
+
+def row_counts(conn: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with conn.cursor() as cur:
+        for schema, table in user_tables(cur):
+            cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+            counts[f"{schema}.{table}"] = int(cur.fetchone()[0])
+    return counts
+
+
+class ProcessReader:
+    """Reads a child's stdout; at end-of-stream raises unless the child exited 0.
+
+    Raising *before* returning the final EOF is what keeps a failed dump from becoming a backup.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], name: str) -> None:
+        self.process = process
+        self.name = name
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        assert process.stdout is not None and process.stderr is not None
+        self._stdout: IO[bytes] = process.stdout
+        self._stderr_thread = threading.Thread(target=self._drain, args=(process.stderr,), daemon=True)
+        self._stderr_thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for line in stream:
+            self.stderr_tail.append(scrub(line.decode(errors="replace").rstrip()))
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stdout.read(size)
+        if data:
+            return data
+        code = self.process.wait()
+        self._stderr_thread.join(timeout=10)
+        if code != 0:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            detail = "; ".join(self.stderr_tail) or "no message"
+            raise SourceError(f"{self.name} {how}: {detail}", stage="source")
+        return b""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class PostgresDump:
+    """Context manager: holds the snapshot transaction open while pg_dump reads from it."""
+
+    def __init__(self, target: PostgresTarget, pg_dump: str) -> None:
+        self.target = target
+        self.pg_dump = pg_dump
+        self.metadata: dict[str, Any] = {}
+        self.expected_size: int | None = None
+        self._conn: Any = None
+        self.reader: ProcessReader | None = None
+
+    def __enter__(self) -> PostgresDump:
+        self._conn = connect(self.target)
+        versions = preflight_versions(self.pg_dump, self._conn)
+        self._conn.rollback()  # the version query opened a transaction; the snapshot needs a fresh one
+        self._conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pg_export_snapshot(), pg_database_size(current_database())")
+            snapshot, self.expected_size = cur.fetchone()
+        counts = row_counts(self._conn)
+        self.metadata = {
+            "engine": "postgresql",
+            "database": self.target.dbname,
+            "host": self.target.host,
+            "port": self.target.port,
+            "snapshot": snapshot,
+            "database_size": self.expected_size,
+            "row_counts": counts,
+            **versions,
+        }
+        process = subprocess.Popen(
+            [self.pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}", "--no-password"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=self.target.subprocess_env(),
+            bufsize=1 << 20,
+        )
+        self.reader = ProcessReader(process, "pg_dump")
+        log.info("pg_dump started", extra={"pid": process.pid, "snapshot": snapshot, "tables": len(counts)})
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.reader:
+            self.reader.stop()
+        if self._conn is not None:
+            try:
+                self._conn.rollback()
+                self._conn.close()
+            except psycopg2.Error:
+                pass

@@ -1,0 +1,77 @@
+"""SQLite: a consistent copy through the online backup API, streamed and then removed.
+
+The backup API writes to a database, so the copy lands in BACKUP_WORK_DIR (mode 0600) for the
+duration of the upload; this is the only source that touches local disk, and SQLite here is the
+small embedded default of `make up`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from ..errors import ConfigError, SourceError
+
+
+def sqlite_row_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return {name: int(conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]) for name in tables}  # noqa: S608
+
+
+class SqliteSnapshot:
+    def __init__(self, path: Path, work_dir: Path) -> None:
+        self.path = path
+        self.work_dir = work_dir
+        self.metadata: dict[str, Any] = {}
+        self.expected_size: int | None = None
+        self.reader: IO[bytes] | None = None
+        self._copy: Path | None = None
+
+    def __enter__(self) -> SqliteSnapshot:
+        if not self.path.is_file():
+            raise ConfigError(
+                f"DATABASE_URL points to {self.path}, which does not exist; start the panel once (it creates "
+                "the database) or fix the path"
+            )
+        fd, name = tempfile.mkstemp(prefix="panel-backup-sqlite-", suffix=".db", dir=self.work_dir)
+        os.close(fd)
+        self._copy = Path(name)
+        try:
+            source = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True)
+            copy = sqlite3.connect(self._copy)
+            with contextlib.closing(source), contextlib.closing(copy):
+                source.backup(copy)
+                counts = sqlite_row_counts(copy)
+        except sqlite3.Error as exc:
+            self._cleanup()
+            raise SourceError(f"SQLite backup of {self.path} failed: {exc}", stage="source") from None
+        self.expected_size = self._copy.stat().st_size
+        self.metadata = {
+            "engine": "sqlite",
+            "path": str(self.path),
+            "sqlite_version": sqlite3.sqlite_version,
+            "row_counts": counts,
+        }
+        self.reader = open(self._copy, "rb")  # noqa: SIM115 - closed in __exit__
+        return self
+
+    def _cleanup(self) -> None:
+        if self._copy:
+            self._copy.unlink(missing_ok=True)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.reader:
+            self.reader.close()
+        self._cleanup()

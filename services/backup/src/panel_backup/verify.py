@@ -1,0 +1,128 @@
+"""`verify`: the stored object matches its manifest; `--full` also decrypts and decompresses it."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tarfile
+import threading
+from typing import Any
+
+from .errors import IntegrityError
+from .manifest import Manifest
+from .pipeline import decode, decode_in_thread, sha256_of_stream
+from .restore import identities_for
+from .settings import Settings
+from .sources.postgres import ProcessReader, find_tool
+from .storage import Storage
+
+
+class _Discard:
+    def write(self, data: Any) -> int:
+        return len(data)
+
+
+class _UntilClosed:
+    """Feeds a reader that may stop early (`pg_restore --list` needs only the table of contents)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.open = True
+
+    def write(self, data: Any) -> int:
+        if self.open:
+            try:
+                self.sink.write(data)
+            except BrokenPipeError:
+                self.open = False
+        return len(data)
+
+
+def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, full: bool) -> dict[str, Any]:
+    size = storage.size(manifest.artifact_key)
+    if size is None:
+        raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
+    if size != manifest.stored_size:
+        raise IntegrityError(f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}")
+    result: dict[str, Any] = {"id": manifest.id, "type": manifest.type, "stored_size": size, "full": full}
+    if not full:
+        with storage.open_read(manifest.artifact_key) as body:
+            _, digest = sha256_of_stream(body)
+        if digest != manifest.stored_sha256:
+            raise IntegrityError(f"{manifest.id}: stored SHA-256 {digest} differs from the manifest's; the object is damaged")
+        result["stored_sha256"] = "ok"
+        return result
+    identities = identities_for(settings, storage, manifest)
+    checks = {"what": manifest.id, "progress_interval": settings.progress_interval_seconds}
+    with storage.open_read(manifest.artifact_key) as body:
+        if manifest.artifact_format == "pg_dump-custom":
+            pg_restore = find_tool(settings.pg_bin_dir, "pg_restore")
+            process = subprocess.Popen(
+                [pg_restore, "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            listing = ProcessReader(process, "pg_restore --list")
+            assert process.stdin is not None
+            entries: list[int] = [0]
+
+            def count() -> None:
+                for line in iter(lambda: listing.read(1 << 16), b""):
+                    entries[0] += line.count(b"\n")
+
+            errors: list[BaseException] = []
+
+            def run_count() -> None:
+                try:
+                    count()
+                except BaseException as exc:
+                    errors.append(exc)
+
+            counter = threading.Thread(target=run_count, daemon=True)
+            counter.start()
+            try:
+                decode(
+                    body,
+                    _UntilClosed(process.stdin),
+                    identities,
+                    expected_stored_sha256=manifest.stored_sha256,
+                    expected_plain_sha256=manifest.plain_sha256,
+                    **checks,  # type: ignore[arg-type]
+                )
+            finally:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.close()
+                counter.join()
+            if errors:
+                raise IntegrityError(f"{manifest.id}: {errors[0]}")
+            result["pg_restore_list_lines"] = entries[0]
+        elif manifest.artifact_format == "tar":
+            pipe, finish = decode_in_thread(
+                body,
+                identities,
+                expected_stored_sha256=manifest.stored_sha256,
+                expected_plain_sha256=manifest.plain_sha256,
+                **checks,  # type: ignore[arg-type]
+            )
+            members = 0
+            try:
+                with tarfile.open(fileobj=pipe, mode="r|") as tar:  # type: ignore[call-overload]
+                    for _member in tar:
+                        members += 1
+                while pipe.read(1 << 20):
+                    pass
+            except tarfile.TarError as exc:
+                pipe.abandon()
+                raise IntegrityError(f"{manifest.id}: not a readable tar archive ({exc})") from None
+            finish()
+            result["tar_members"] = members
+        else:
+            decode(
+                body,
+                _Discard(),
+                identities,
+                expected_stored_sha256=manifest.stored_sha256,
+                expected_plain_sha256=manifest.plain_sha256,
+                **checks,  # type: ignore[arg-type]
+            )
+    result["stored_sha256"] = "ok"
+    result["plain_sha256"] = "ok"
+    return result
