@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from panel import auth, errors, extensions
+from panel import api, auth, dashboard, errors, extensions, logs, observability, ops
 from panel.extensions import Resources
 from panel.settings import Settings, load_settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app; it never touches the schema (``panel migrate`` does, before the web starts)."""
     settings = settings or load_settings()
+    logs.configure(settings.log_level)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -19,8 +21,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SECURE=settings.panel_url.startswith("https://"),
         JSON_SORT_KEYS=False,
         TESTING=settings.panel_env == "testing",
+        MAX_CONTENT_LENGTH=1024 * 1024,
     )
     extensions.init_app(app, Resources.create(settings))
+    observability.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    app.register_blueprint(ops.bp)
+    api.init_app(app)
+    dashboard.init_app(app)
     return app

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -50,3 +52,13 @@ def init_app(app: Flask) -> None:
         if exc.code == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response | tuple[str, int]:
+        # The traceback goes to the log (with the request id); the client gets the id, not the trace.
+        log.exception("unhandled error")
+        if _wants_problem_json():
+            return problem(
+                500, "Internal Server Error", "an unexpected error occurred; quote the X-Request-ID"
+            )
+        return "Internal Server Error: an unexpected error occurred; quote the X-Request-ID", 500

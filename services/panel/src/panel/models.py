@@ -14,6 +14,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC; SQLite hands timestamps back without a zone, and they are all UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -59,7 +68,7 @@ class User(Base):
             "email": self.email,
             "role": self.role,
             "is_active": self.is_active,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_at": iso(self.created_at),
         }
 
 
@@ -71,9 +80,8 @@ class Server(Base):
     address: Mapped[str] = mapped_column(String(255))
     port: Mapped[int] = mapped_column(Integer)
     protocol: Mapped[str] = mapped_column(String(8), default=Protocol.TCP.value)
-    # Tags are stored as a JSON list for the API and as ",a,b," text for indexed filtering.
+    # Tags: a JSON list for reading, mirrored into server_tags (one indexed row per tag) for filtering.
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    tags_text: Mapped[str] = mapped_column(String(1024), default=",")
     owner: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default=ServerStatus.UNKNOWN.value)
     last_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -87,13 +95,17 @@ class Server(Base):
         Index("ix_servers_owner_id", "owner", "id"),
         Index("ix_servers_created_at_id", "created_at", "id"),
         Index("ix_servers_name_id", "name", "id"),
-        Index("ix_servers_tags_text", "tags_text"),
+    )
+
+    tag_rows: Mapped[list[ServerTag]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="select"
     )
 
     def set_tags(self, tags: list[str]) -> None:
         unique = sorted({t.strip().lower() for t in tags if t.strip()})
         self.tags = unique
-        self.tags_text = "," + ",".join(unique) + ("," if unique else "")
+        existing = {row.tag: row for row in self.tag_rows}
+        self.tag_rows = [existing.get(tag) or ServerTag(tag=tag) for tag in unique]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,11 +117,22 @@ class Server(Base):
             "tags": list(self.tags or []),
             "owner": self.owner,
             "status": self.status,
-            "last_check_at": self.last_check_at.isoformat() if self.last_check_at else None,
+            "last_check_at": iso(self.last_check_at),
             "last_check_result": self.last_check_result,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
         }
+
+
+class ServerTag(Base):
+    """One row per (server, tag): what makes ``?tag=`` an index lookup instead of a scan."""
+
+    __tablename__ = "server_tags"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+    __table_args__ = (Index("ix_server_tags_tag_server_id", "tag", "server_id"),)
 
 
 class AuditEntry(Base):
@@ -131,7 +154,7 @@ class AuditEntry(Base):
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_at": iso(self.created_at),
             "actor": self.actor.username if self.actor else None,
             "action": self.action,
             "target_type": self.target_type,

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
             )
         if value.startswith("postgres:"):  # Heroku-style scheme that SQLAlchemy no longer accepts
             value = "postgresql:" + value.removeprefix("postgres:")
+        if value.startswith("postgresql:"):  # SQLAlchemy 2.1 would pick psycopg 3; we ship psycopg2
+            value = "postgresql+psycopg2:" + value.removeprefix("postgresql:")
         return value
 
     @field_validator("redis_url")

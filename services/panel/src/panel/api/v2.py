@@ -1,0 +1,266 @@
+"""API v2: cursor-paginated, filterable, cached lists; problem+json errors; background checks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import Blueprint, Response, g, url_for
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from panel import audit, cache, jobs
+from panel.api import cached_response, conditional, dumps, json_response
+from panel.auth import require_role
+from panel.auth.passwords import hash_password
+from panel.errors import ApiError
+from panel.extensions import db, redis_client, settings
+from panel.inventory import create_server, delete_server, get_server, update_server
+from panel.listing import SORT_CHOICES, ServerFilters, count_by_status, list_servers
+from panel.models import AuditEntry, Role, ServerStatus, User, utcnow
+from panel.validation import (
+    MAX_DB_INT,
+    OWNER_PATTERN,
+    TAG_PATTERN,
+    ServerCreate,
+    ServerPatch,
+    UserCreate,
+    UserPatch,
+    json_body,
+    non_null_fields,
+    parse,
+    query_choice,
+    query_int,
+    query_text,
+)
+
+bp = Blueprint("api_v2", __name__, url_prefix="/api/v2")
+WRITERS = (Role.ADMIN.value, Role.OPERATOR.value)
+STATUSES = tuple(status.value for status in ServerStatus)
+JOB_ID_PATTERN = r"[A-Za-z0-9-]{1,64}"
+
+
+# ---- servers ----
+
+
+@bp.get("/servers")
+@require_role()
+def servers_index() -> Response:
+    filters = ServerFilters(
+        status=query_choice("status", STATUSES),
+        owner=query_text("owner", 64, OWNER_PATTERN),
+        tag=query_text("tag", 32, TAG_PATTERN),
+        q=query_text("q", 128),
+    )
+    sort = query_choice("sort", SORT_CHOICES, "id") or "id"
+    limit = query_int("limit", 50, 1, 200)
+    cursor = query_text("cursor", 512)
+
+    def compute() -> bytes:
+        items, next_cursor = list_servers(db(), filters, sort, limit, cursor)
+        return dumps({"items": [server.to_dict() for server in items], "next_cursor": next_cursor})
+
+    variant = "|".join(str(part) for part in (*vars(filters).values(), sort, limit, cursor))
+    return cached_response(
+        cache.get_or_compute(redis_client(), "servers", variant, settings().cache_ttl_seconds, compute)
+    )
+
+
+@bp.post("/servers")
+@require_role(*WRITERS)
+def servers_create() -> Response:
+    server = create_server(db(), parse(ServerCreate, json_body()))
+    location = url_for(".servers_show", server_id=server.id)
+    return json_response(server.to_dict(), 201, {"Location": location})
+
+
+@bp.get("/servers/<int:server_id>")
+@require_role()
+def servers_show(server_id: int) -> Response:
+    body = dumps(get_server(db(), server_id).to_dict())
+    return conditional(body, cache.etag_for(body))
+
+
+@bp.patch("/servers/<int:server_id>")
+@require_role(*WRITERS)
+def servers_update(server_id: int) -> Response:
+    session = db()
+    server = get_server(session, server_id)
+    changes = non_null_fields(parse(ServerPatch, json_body()), nullable=frozenset({"owner"}))
+    return json_response(update_server(session, server, changes).to_dict())
+
+
+@bp.delete("/servers/<int:server_id>")
+@require_role(*WRITERS)
+def servers_delete(server_id: int) -> Response:
+    session = db()
+    delete_server(session, get_server(session, server_id))
+    return Response(status=204)
+
+
+@bp.post("/servers/<int:server_id>/check")
+@require_role(*WRITERS)
+def servers_check(server_id: int) -> Response:
+    session = db()
+    server = get_server(session, server_id)
+    job = jobs.enqueue_check(server.id)
+    audit.record(session, "server.check", "server", server.id, changes={"job_id": job.id})
+    session.commit()
+    return _accepted(job.id)
+
+
+@bp.post("/checks")
+@require_role(*WRITERS)
+def checks_create() -> Response:
+    job = jobs.enqueue_check_all()
+    session = db()
+    audit.record(session, "server.check_all", "server", None, changes={"job_id": job.id})
+    session.commit()
+    return _accepted(job.id)
+
+
+def _accepted(job_id: str) -> Response:
+    status_url = url_for(".jobs_show", job_id=job_id)
+    return json_response({"job_id": job_id, "status_url": status_url}, 202, {"Location": status_url})
+
+
+@bp.get("/jobs/<job_id>")
+@require_role()
+def jobs_show(job_id: str) -> Response:
+    import re
+
+    job = jobs.fetch(redis_client(), job_id) if re.fullmatch(JOB_ID_PATTERN, job_id) else None
+    if job is None:
+        raise ApiError(404, "Not Found", f"no job with id {job_id!r} (results are kept for 24 hours)")
+    return json_response(jobs.describe(job))
+
+
+@bp.get("/summary")
+@require_role()
+def summary() -> Response:
+    def compute() -> bytes:
+        counts = count_by_status(db())
+        by_status = {status: counts.get(status, 0) for status in STATUSES}
+        return dumps(
+            {"total": sum(by_status.values()), "by_status": by_status, "generated_at": utcnow().isoformat()}
+        )
+
+    return cached_response(
+        cache.get_or_compute(redis_client(), "summary", "", settings().cache_ttl_seconds, compute)
+    )
+
+
+# ---- users (admin) ----
+
+
+def _id_cursor(token: str | None) -> int | None:
+    if token is None:
+        return None
+    try:
+        value = int(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        value = -1
+    if not 0 < value <= MAX_DB_INT:
+        raise ApiError(400, "Bad Request", "query parameter 'cursor': not a cursor returned by this endpoint")
+    return value
+
+
+def _next_id_cursor(rows: list[Any], limit: int) -> str | None:
+    if len(rows) <= limit:
+        return None
+    return base64.urlsafe_b64encode(str(rows[limit - 1].id).encode()).decode().rstrip("=")
+
+
+@bp.get("/users")
+@require_role(Role.ADMIN.value)
+def users_index() -> Response:
+    limit = query_int("limit", 50, 1, 200)
+    after = _id_cursor(query_text("cursor", 64))
+    statement = select(User).order_by(User.id).limit(limit + 1)
+    if after is not None:
+        statement = statement.where(User.id > after)
+    rows = list(db().scalars(statement))
+    return json_response(
+        {"items": [user.to_dict() for user in rows[:limit]], "next_cursor": _next_id_cursor(rows, limit)}
+    )
+
+
+@bp.post("/users")
+@require_role(Role.ADMIN.value)
+def users_create() -> Response:
+    data = parse(UserCreate, json_body())
+    session = db()
+    user = User(
+        username=data.username, email=data.email, role=data.role, password_hash=hash_password(data.password)
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise ApiError(409, "Conflict", "a user with this username or email already exists") from None
+    audit.record(
+        session,
+        "user.create",
+        "user",
+        user.id,
+        changes={"username": user.username, "role": user.role, "email": user.email},
+    )
+    session.commit()
+    return json_response(user.to_dict(), 201, {"Location": url_for(".users_update", user_id=user.id)})
+
+
+@bp.patch("/users/<int:user_id>")
+@require_role(Role.ADMIN.value)
+def users_update(user_id: int) -> Response:
+    session = db()
+    user = session.get(User, user_id) if 0 < user_id <= MAX_DB_INT else None
+    if user is None:
+        raise ApiError(404, "Not Found", f"no user with id {user_id}")
+    changes = non_null_fields(parse(UserPatch, json_body()), nullable=frozenset({"email"}))
+    me = g.current_user
+    if user.id == me.id and (
+        changes.get("role", Role.ADMIN.value) != Role.ADMIN.value or changes.get("is_active") is False
+    ):
+        raise ApiError(409, "Conflict", "you cannot demote or deactivate yourself; ask another admin")
+    diff: dict[str, Any] = {}
+    for field, value in changes.items():
+        if field == "password":
+            user.password_hash = hash_password(value)
+            diff["password"] = "changed"  # noqa: S105 - a marker, not a password
+            continue
+        if getattr(user, field) != value:
+            diff[field] = {"old": getattr(user, field), "new": value}
+            setattr(user, field, value)
+    if diff:
+        audit.record(session, "user.update", "user", user.id, changes=diff)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise ApiError(409, "Conflict", "another user already has this email") from None
+    return json_response(user.to_dict())
+
+
+# ---- audit log ----
+
+
+@bp.get("/audit")
+@require_role(*WRITERS)
+def audit_index() -> Response:
+    limit = query_int("limit", 50, 1, 200)
+    before = _id_cursor(query_text("cursor", 64))
+    target_type = query_text("target_type", 32, r"[a-z_]{1,32}")
+    action = query_text("action", 64, r"[a-z_.]{1,64}")
+    statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
+    if before is not None:
+        statement = statement.where(AuditEntry.id < before)
+    if target_type:
+        statement = statement.where(AuditEntry.target_type == target_type)
+    if action:
+        statement = statement.where(AuditEntry.action == action)
+    rows = list(db().scalars(statement))
+    return json_response(
+        {"items": [entry.to_dict() for entry in rows[:limit]], "next_cursor": _next_id_cursor(rows, limit)}
+    )

@@ -1,0 +1,267 @@
+"""``panel``: run and operate the panel (web, worker, migrations, first admin, local stack)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from panel import logs
+from panel.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("panel.cli")
+
+
+def _settings() -> Settings:
+    """The settings, or exit 2 with one line per configuration problem (never a traceback)."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        click.echo("error: invalid configuration:", err=True)
+        for problem in exc.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+    logs.configure(settings.log_level)
+    return settings
+
+
+def _ensure_sqlite_dir(settings: Settings) -> None:
+    prefix = "sqlite:///"
+    if settings.database_url.startswith(prefix) and settings.database_url != "sqlite:///:memory:":
+        Path(settings.database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Panel: register servers, see their status, trigger checks.
+
+    Configuration comes from the environment (DATABASE_URL, REDIS_URL, SECRET_KEY, JWT_SECRET,
+    PANEL_URL, ...); every secret can also be given as a file path in <NAME>_FILE.
+    Run `panel check-config` to validate it.
+    """
+
+
+@main.command("check-config")
+def check_config() -> None:
+    """Validate the configuration and print a summary (without secrets). Exit 2 when invalid."""
+    settings = _settings()
+    from sqlalchemy.engine import make_url
+
+    db_url = make_url(settings.database_url)
+    click.echo("configuration OK")
+    click.echo(f"  environment: {settings.panel_env}")
+    click.echo(f"  public URL:  {settings.panel_url}")
+    click.echo(f"  database:    {db_url.render_as_string(hide_password=True)}")
+    click.echo(f"  web:         {settings.web_bind}, {settings.web_concurrency} worker(s)")
+    oidc = f"enabled ({settings.resolved_oidc_issuer})" if settings.oidc_enabled else "off"
+    click.echo(f"  OIDC login:  {oidc}")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply every pending database migration (the web process never does this itself)."""
+    settings = _settings()
+    _ensure_sqlite_dir(settings)
+    from panel import schema
+    from panel.db import make_engine
+
+    engine = make_engine(settings)
+    try:
+        schema.upgrade(engine)
+        click.echo(f"database schema at revision {schema.current_revision(engine)} (newest)")
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        click.echo(
+            f"error: cannot migrate the database: {type(exc).__name__}: {reason}",
+            err=True,
+        )
+        sys.exit(1)
+    finally:
+        engine.dispose()
+
+
+@main.command("wait-for-schema")
+@click.option(
+    "--timeout", default=300.0, show_default=True, help="Seconds to wait before giving up (exit 1)."
+)
+@click.option("--interval", default=2.0, show_default=True, help="Seconds between checks.")
+def wait_for_schema(timeout: float, interval: float) -> None:
+    """Block until the database exists and its schema is at the newest migration.
+
+    For containers that start alongside the migration job: they wait here instead of crashing.
+    """
+    settings = _settings()
+    from panel import schema
+    from panel.db import make_engine
+
+    engine = make_engine(settings)
+    deadline = time.monotonic() + timeout
+    last_state = ""
+    try:
+        while True:
+            try:
+                current = schema.current_revision(engine)
+                state = f"at revision {current or 'none'}, waiting for {schema.head_revision()}"
+                if current == schema.head_revision():
+                    click.echo(f"database schema is at the newest revision ({current})")
+                    return
+            except SQLAlchemyError as exc:
+                state = f"database unreachable ({type(exc).__name__})"
+            if state != last_state:
+                click.echo(f"waiting: {state}", err=True)
+                last_state = state
+            if time.monotonic() >= deadline:
+                click.echo(f"error: gave up after {timeout:g}s: {state}; run `panel migrate`", err=True)
+                sys.exit(1)
+            time.sleep(interval)
+    finally:
+        engine.dispose()
+
+
+@main.command("create-admin")
+@click.option("--username", default="admin", show_default=True)
+@click.option("--email", default=None, help="Optional e-mail address.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the password from this file (first line). Passwords are never taken from arguments.",
+)
+@click.option("--prompt-password", is_flag=True, help="Ask for the password on the terminal.")
+@click.option("--if-missing", is_flag=True, help="Succeed quietly when the user already exists.")
+def create_admin(
+    username: str, email: str | None, password_file: Path | None, prompt_password: bool, if_missing: bool
+) -> None:
+    """Create an admin user. Without --password-file or --prompt-password, a strong password is
+    generated and printed once."""
+    settings = _settings()
+
+    from panel import audit
+    from panel.app import create_app
+    from panel.auth.passwords import hash_password
+    from panel.extensions import db
+    from panel.models import Role, User
+    from panel.validation import USERNAME_PATTERN
+
+    if not re.fullmatch(USERNAME_PATTERN, username):
+        raise click.UsageError("--username: use letters, digits and . _ @ - (at most 64 characters)")
+    generated = False
+    if password_file is not None:
+        try:
+            password = password_file.read_text().splitlines()[0] if password_file.read_text() else ""
+        except OSError as exc:
+            raise click.UsageError(f"--password-file: cannot read {password_file} ({exc.strerror})") from None
+    elif prompt_password:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password, generated = secrets.token_urlsafe(18), True
+    if len(password) < 12:
+        raise click.UsageError("the password must have at least 12 characters")
+
+    app = create_app(settings)
+    with app.app_context():
+        session = db()
+        try:
+            if session.scalar(select(User).where(User.username == username)) is not None:
+                if if_missing:
+                    return
+                click.echo(f"error: a user named {username!r} already exists", err=True)
+                sys.exit(1)
+            user = User(
+                username=username, email=email, role=Role.ADMIN.value, password_hash=hash_password(password)
+            )
+            session.add(user)
+            session.flush()
+            audit.record(
+                session,
+                "user.create",
+                "user",
+                user.id,
+                changes={"username": username, "role": "admin", "via": "cli"},
+            )
+            session.commit()
+        except SQLAlchemyError as exc:
+            click.echo(
+                f"error: cannot create the user ({type(exc).__name__}); has `panel migrate` run?", err=True
+            )
+            sys.exit(1)
+    click.echo(f"created admin user {username!r}")
+    if generated:
+        click.echo(f"  username: {username}")
+        click.echo(f"  password: {password}")
+        click.echo("  (shown once: store it now)")
+
+
+@main.command()
+def web() -> NoReturn:
+    """Serve the panel with gunicorn (WEB_CONCURRENCY workers, WEB_BIND address).
+
+    Sets up PROMETHEUS_MULTIPROC_DIR (default: a folder under /tmp) so that /metrics adds up
+    every worker's numbers. Does not migrate: run `panel migrate` first.
+    """
+    _settings()  # fail fast with a clear message instead of in every worker
+    metrics_dir = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "panel-metrics"
+    )
+    # Files left by a previous run would be added to this run's counters.
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    argv = [sys.executable, "-m", "gunicorn", "--config", "python:panel.gunicorn_config", "panel.wsgi:app"]
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
+
+
+@main.command()
+@click.option(
+    "--burst", is_flag=True, help="Work until the queue is empty, then exit (for tests and one-offs)."
+)
+def worker(burst: bool) -> None:
+    """Run the RQ worker with its scheduler (periodic checks every CHECK_INTERVAL_SECONDS).
+
+    SIGTERM or Ctrl-C stops it gracefully: the current job finishes first.
+    """
+    settings = _settings()
+    from rq import Worker
+
+    from panel import jobs
+    from panel.app import create_app
+    from panel.extensions import resources
+
+    app = create_app(settings)
+    with app.app_context():
+        res = resources()
+        # Each job runs in a forked child: give it fresh database connections, never the parent's.
+        os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
+        if not burst:
+            jobs.ensure_periodic(res.redis, settings.check_interval_seconds)
+        rq_worker = Worker([jobs.queue(res.redis)], connection=res.redis)
+        rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="Port for the web server (127.0.0.1).")
+@click.option("--var-dir", default="var", show_default=True, type=click.Path(file_okay=False, path_type=Path))
+def stack(port: int, var_dir: Path) -> None:
+    """Run everything locally on embedded defaults (what `make up` runs).
+
+    SQLite under ./var, a private redis-server on a free port, generated secrets kept in ./var
+    (mode 0600), migrations, an admin user (credentials printed once), then web + worker
+    (+ panel-health and panel-backup schedule when installed). Ctrl-C stops every process.
+    """
+    from panel.stack import run_stack
+
+    sys.exit(run_stack(port, var_dir.resolve()))
+
+
+if __name__ == "__main__":
+    main()

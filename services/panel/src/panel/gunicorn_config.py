@@ -1,0 +1,49 @@
+"""gunicorn settings for ``panel web``, all derived from the panel's settings object.
+
+Loaded as ``--config python:panel.gunicorn_config``. Prometheus multiprocess mode: each worker
+writes its samples under PROMETHEUS_MULTIPROC_DIR, and a dead worker's live gauges are dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from panel.metrics import mark_process_dead
+from panel.settings import load_settings
+
+_settings = load_settings()
+
+bind = _settings.web_bind
+workers = _settings.web_concurrency
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+timeout = 30
+graceful_timeout = 25
+keepalive = 5
+# Heartbeat files in RAM when available; /tmp otherwise (the only writable path in the image).
+worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
+accesslog = None  # the app writes one JSON line per request, with its request id
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    },
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
+    },
+}
+
+
+def child_exit(_server: Any, worker: Any) -> None:
+    mark_process_dead(worker.pid)

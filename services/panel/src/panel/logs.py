@@ -1,0 +1,43 @@
+"""Structured JSON logs on stderr; every line carries the current request id (when there is one)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pythonjsonlogger.json import JsonFormatter
+
+from panel import requestctx
+
+_configured = False
+
+
+class _TraceFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        ids = requestctx.current.get()
+        if ids is not None:
+            record.request_id = ids.request_id
+            if ids.trace_id:
+                record.trace_id = ids.trace_id
+        return True
+
+
+def configure(level: str = "INFO") -> None:
+    """Route the root logger to stderr as JSON (idempotent; safe to call from every entry point)."""
+    global _configured
+    root = logging.getLogger()
+    root.setLevel(level)
+    if _configured:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(_TraceFilter())
+    root.handlers = [handler]
+    for noisy in ("werkzeug", "gunicorn.access"):
+        logging.getLogger(noisy).propagate = True
+    _configured = True

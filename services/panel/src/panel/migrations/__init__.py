@@ -1,0 +1,1 @@
+"""Alembic migration scripts (applied by ``panel migrate``, never by the web process)."""
