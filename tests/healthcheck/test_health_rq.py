@@ -86,7 +86,7 @@ def test_counts_workers_and_oldest_job(
     _wait_for(lambda: failing.get_status(refresh=True) == "failed", "the failing job to fail")
     _wait_for(lambda: running.get_status(refresh=True) == "started", "the slow job to start")
 
-    result = _check(make_settings(redis_url=redis_url))
+    result = _check(make_settings(redis_url=redis_url, rq={"queues": ["default", "checks"]}))
     jobs = _jobs(result)
     assert jobs[("default", "queued")] == 3
     assert jobs[("checks", "queued")] == 0

@@ -16,7 +16,7 @@ def test_defaults_without_a_file() -> None:
     settings = load_settings()
     assert settings.panel_url == "http://127.0.0.1:8000"
     assert settings.exporter.port == 9117
-    assert settings.rq.queues == ["default", "checks"]
+    assert settings.rq.queues == ["panel"]
     assert settings.rq.depth_warning == 100
     assert [t.name for t in settings.http_targets()] == ["health", "main", "api"]
 

@@ -109,7 +109,8 @@ class RedisConfig(_Section):
 
 class RqConfig(_Section):
     enabled: bool = True
-    queues: list[str] = Field(default_factory=lambda: ["default", "checks"], min_length=1)
+    # The panel's worker listens on one queue named "panel" (services/panel/src/panel/jobs.py QUEUE_NAME).
+    queues: list[str] = Field(default_factory=lambda: ["panel"], min_length=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
     depth_warning: int = Field(default=100, ge=1)
     depth_critical: int = Field(default=1000, ge=1)
