@@ -8,9 +8,11 @@ kind, the definitions it needs (transitively) into the kind's own file, so each 
     <out>/v1.30.0-standalone-strict/deployment-apps-v1.json   (kubeconform's default naming)
     <out>/crds/monitoring.coreos.com/servicemonitor_v1.json   (from a CRD's openAPIV3Schema)
 
-Use with:  kubeconform -strict -kubernetes-version 1.30.0 \
-             -schema-location '<out>/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json' \
-             -schema-location '<out>/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'
+Use with (one -schema-location for core kinds, one for CRDs):
+    kubeconform -strict -kubernetes-version 1.30.0 \
+      -schema-location '<out>/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/'\
+'{{ .ResourceKind }}{{ .KindSuffix }}.json' \
+      -schema-location '<out>/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json'
 """
 
 from __future__ import annotations
@@ -136,10 +138,16 @@ def convert_crd(crd_file: Path, out: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True, help="directory to create (kubeconform layout)")
     parser.add_argument(
-        "--crd", type=Path, action="append", default=[], help="a CustomResourceDefinition YAML file (repeatable)"
+        "--crd",
+        type=Path,
+        action="append",
+        default=[],
+        help="a CustomResourceDefinition YAML file (repeatable)",
     )
     args = parser.parse_args()
     for crd in args.crd:

@@ -1,0 +1,101 @@
+"""Generate charts/panel/values.schema.json from values.yaml, so the schema never lags the values.
+
+Our own objects are closed (`additionalProperties: false`: a typo such as `web.replicaCont` fails the
+install); Kubernetes objects passed through verbatim (resources, probes, affinity, ...) stay open because
+the API server validates them. Enumerations and patterns are listed below.
+
+    uv run --frozen python ci/chart/values-schema.py           # rewrite the schema
+    uv run --frozen python ci/chart/values-schema.py --check   # exit 1 when it is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "panel"
+
+# Keys whose values are Kubernetes objects or free-form maps: any content.
+OPEN_KEYS = {
+    "podSecurityContext", "containerSecurityContext", "resources", "startupProbe", "readinessProbe",
+    "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
+    "strategy", "behavior", "extra", "commonLabels",
+}  # fmt: skip
+OPEN_PATHS = {"healthcheck.config"}
+ENUMS = {
+    "healthcheck.mode": ["deployment", "sidecar"],
+    "config.environment": ["development", "production", "testing"],
+    "config.logLevel": ["DEBUG", "INFO", "WARNING", "ERROR"],
+    "secrets.oauth.provider": ["", "google", "oidc"],
+    "image.pullPolicy": ["Always", "IfNotPresent", "Never"],
+    "web.service.type": ["ClusterIP", "NodePort", "LoadBalancer"],
+}
+OVERRIDES: dict[str, dict[str, Any]] = {
+    "web.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
+    "worker.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
+    "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
+    "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},
+    "web.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
+    "worker.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
+    "extraDeploy": {"type": "array", "items": {"type": ["object", "string"]}},
+}
+
+
+def schema_of(value: Any, path: str) -> dict[str, Any]:
+    key = path.rsplit(".", 1)[-1]
+    if path in OVERRIDES:
+        return OVERRIDES[path]
+    if path in ENUMS:
+        return {"type": "string", "enum": ENUMS[path]}
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, str):
+        return {"type": "string"}
+    if isinstance(value, list):
+        if value and all(isinstance(item, str) for item in value):
+            return {"type": "array", "items": {"type": "string"}}
+        if value and all(isinstance(item, int) for item in value):
+            return {"type": "array", "items": {"type": "integer"}}
+        return {"type": "array", "items": {"type": "object"}}
+    if isinstance(value, dict):
+        if key in OPEN_KEYS or path in OPEN_PATHS:
+            return {"type": "object"}
+        properties = {
+            name: schema_of(item, f"{path}.{name}" if path else name) for name, item in value.items()
+        }
+        return {"type": "object", "additionalProperties": False, "properties": properties}
+    sys.exit(f"error: values.yaml key {path} is null; give it a typed default")
+
+
+def render() -> str:
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "Panel chart values"}
+    schema.update(schema_of(values, ""))
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="only report whether the schema is up to date")
+    args = parser.parse_args()
+    target = CHART_DIR / "values.schema.json"
+    if args.check:
+        if not target.exists() or target.read_text() != render():
+            sys.exit(f"{target} is out of date; fix: uv run --frozen python ci/chart/values-schema.py")
+        return
+    target.write_text(render())
+
+
+if __name__ == "__main__":
+    main()

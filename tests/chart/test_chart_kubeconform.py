@@ -1,0 +1,71 @@
+"""kubeconform -strict over every scenario for every Kubernetes minor 1.30-1.37, CRDs included."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import KUBERNETES_VERSIONS, Tools, run
+
+pytestmark = pytest.mark.timeout(3600)
+
+# kubeconform's template of the converted kubernetes-validate schemas (see ci/kube-schemas.py).
+CORE_LAYOUT = (
+    "/{{ .NormalizedKubernetesVersion }}-standalone{{ .StrictSuffix }}/"
+    "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+)
+
+
+@pytest.mark.parametrize("kubernetes_version", KUBERNETES_VERSIONS)
+def test_manifests_match_the_api_schemas(tools: Tools, rendered_dir: Path, kubernetes_version: str) -> None:
+    schemas = tools["kube-schemas"]
+    output = run(
+        [
+            tools["kubeconform"],
+            "-strict",
+            "-summary",
+            "-output",
+            "text",
+            "-kubernetes-version",
+            kubernetes_version,
+            "-schema-location",
+            schemas + CORE_LAYOUT,
+            "-schema-location",
+            schemas + "/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json",
+            *sorted(str(path) for path in rendered_dir.glob("*.yaml")),
+        ],
+        env=tools.env,
+    )
+    # A missing schema counts as "skipped" and would hide a typo in apiVersion/kind: refuse it.
+    assert "Skipped: 0" in output, output
+    assert "Invalid: 0, Errors: 0" in output, output
+
+
+def test_crd_kinds_are_validated(tools: Tools, rendered_dir: Path) -> None:
+    everything = rendered_dir / "everything.yaml"
+    text = everything.read_text()
+    for kind in ("ServiceMonitor", "Certificate"):
+        assert f"kind: {kind}" in text
+    broken = everything.with_name("broken-crd.yaml.txt")
+    broken.write_text(
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\n"
+        "spec:\n  selector: {}\n  endpoints:\n    - port: metrics\n      intervall: 30s\n"
+    )
+    schemas = tools["kube-schemas"]
+    result = subprocess.run(
+        [
+            tools["kubeconform"],
+            "-strict",
+            "-kubernetes-version",
+            "1.37.0",
+            "-schema-location",
+            schemas + "/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json",
+            str(broken),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "intervall" in result.stdout

@@ -1,0 +1,123 @@
+"""Properties that need more than one render: stable output, hash-named migrations, rolling on change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from conftest import (
+    CHART_DIR,
+    CI_CHART_DIR,
+    SCENARIOS,
+    Tools,
+    documents,
+    helm_template,
+    pod_specs,
+    scenario_files,
+)
+
+pytestmark = pytest.mark.timeout(3600)
+
+SELECTOR_KEYS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}
+
+
+def by_kind(rendered: str, kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in documents(rendered) if doc["kind"] == kind]
+
+
+def test_rendering_is_deterministic(tools: Tools) -> None:
+    # No random values at render time: they would change on every upgrade and restart every pod.
+    values = [scenario_files()["everything"]]
+    assert helm_template(tools, values) == helm_template(tools, values)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_selectors_use_only_stable_labels(rendered: dict[str, str], scenario: str) -> None:
+    for doc in documents(rendered[scenario]):
+        selector = doc.get("spec", {}).get("selector")
+        if doc["kind"] in {"Deployment", "StatefulSet"}:
+            assert set(selector["matchLabels"]) == SELECTOR_KEYS, doc["metadata"]["name"]
+        if doc["kind"] == "Service":
+            assert set(selector) - {"panel.dev/loadtest-role"} == SELECTOR_KEYS, doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_only_the_migrate_job_migrates(rendered: dict[str, str], scenario: str) -> None:
+    migrators = [
+        name
+        for doc in documents(rendered[scenario])
+        for name, spec in pod_specs(doc)
+        for container in spec["containers"]
+        if container.get("args", [None])[0] == "migrate"
+    ]
+    assert len(migrators) == 1 and "-migrate-" in migrators[0], migrators
+
+
+def migrate_job_name(tools: Tools, *settings: str) -> str:
+    extra = [arg for setting in settings for arg in ("--set", setting)]
+    rendered = helm_template(
+        tools, [scenario_files()["defaults"]], "--show-only", "templates/migrate/job.yaml", *extra
+    )
+    return str(by_kind(rendered, "Job")[0]["metadata"]["name"])
+
+
+def test_a_new_image_gets_a_new_migration_job(tools: Tools) -> None:
+    first = migrate_job_name(tools, "image.tag=1.0.0")
+    assert first == migrate_job_name(tools, "image.tag=1.0.0")
+    assert first != migrate_job_name(tools, "image.tag=1.0.1")
+    # Scaling web does not re-run migrations.
+    assert first == migrate_job_name(tools, "image.tag=1.0.0", "web.autoscaling.maxReplicas=20")
+
+
+def web_annotations(tools: Tools, *settings: str) -> dict[str, str]:
+    extra = [arg for setting in settings for arg in ("--set", setting)]
+    rendered = helm_template(
+        tools, [scenario_files()["defaults"]], "--show-only", "templates/web/deployment.yaml", *extra
+    )
+    return dict(by_kind(rendered, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"])
+
+
+def test_config_and_secret_changes_roll_the_pods(tools: Tools) -> None:
+    base = web_annotations(tools)
+    config_changed = web_annotations(tools, "config.logLevel=DEBUG")
+    secret_changed = web_annotations(
+        tools, "secrets.app.jwtSecret=another-ci-only-jwt-secret-0123456789abcdef"
+    )
+    assert config_changed["checksum/config"] != base["checksum/config"]
+    assert config_changed["checksum/secrets"] == base["checksum/secrets"]
+    assert secret_changed["checksum/secrets"] != base["checksum/secrets"]
+
+
+def test_schema_rejects_typos_in_our_values(tools: Tools) -> None:
+    result = subprocess.run(
+        [
+            tools["helm3"],
+            "template",
+            "x",
+            str(CHART_DIR),
+            "--values",
+            str(scenario_files()["defaults"]),
+            "--set",
+            "web.replicaCont=2",
+        ],
+        capture_output=True,
+        text=True,
+        env=tools.env,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "replicaCont" in result.stderr
+
+
+def test_schema_is_self_contained_and_current() -> None:
+    text = (CHART_DIR / "values.schema.json").read_text()
+    assert '"$ref"' not in text
+    result = subprocess.run(
+        [sys.executable, str(CI_CHART_DIR / "values-schema.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
