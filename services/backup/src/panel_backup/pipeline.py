@@ -229,11 +229,13 @@ def decode(
         raise IntegrityError(f"{what} cannot be decrypted: {text} (the object is damaged or truncated)") from None
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"{what} does not decompress: {exc} (the object is damaged)") from None
-    except Exception:
+    except Exception as exc:
         if stored_reader.error:
             raise stored_reader.error from None
         if plain_writer.error:
             raise plain_writer.error from None
+        if isinstance(exc, OSError):  # pyrage reports a failed chunk authentication as an OSError
+            raise IntegrityError(f"{what} cannot be decrypted: {exc} (the object is damaged or truncated)") from None
         raise
     stats = StreamStats(
         plain_size=plain_writer.size,
