@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from panel_health.checks.base import classify, down, finish
+from panel_health.checks.http_check import tls_context
 from panel_health.results import CheckResult, Observation, observe
 from panel_health.settings import ConfigError, HealthSettings, HttpTarget
 
@@ -65,7 +66,10 @@ async def _run(
     limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     verify = all(t.verify_tls for t, _ in targets)
     async with httpx.AsyncClient(
-        timeout=httpx.Timeout(config.timeout_seconds), limits=limits, verify=verify, follow_redirects=True
+        timeout=httpx.Timeout(config.timeout_seconds),
+        limits=limits,
+        verify=tls_context(verify),
+        follow_redirects=True,
     ) as client:
         started = time.monotonic()
         jobs = [

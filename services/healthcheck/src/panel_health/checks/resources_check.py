@@ -19,27 +19,34 @@ MAX_SAMPLE_AGE_SECONDS = 300.0
 class CpuSampler:
     """Remembers the previous CPU reading so a scrape measures usage since the last scrape.
 
-    Without a recent previous reading it takes a short sample (bounded by the check's timeout).
+    Without a previous reading (or a stale one) it takes a short sample, bounded by the check's timeout;
+    scrapes closer together than MIN_INTERVAL_SECONDS reuse the last ratio instead of measuring noise.
     """
+
+    MIN_INTERVAL_SECONDS = 1.0
 
     def __init__(self, config: ResourcesConfig) -> None:
         self._config = config
         self._lock = threading.Lock()
         self._previous: tuple[float, CpuReading] | None = None
+        self._last_ratio = 0.0
 
     def ratio(self, timeout_seconds: float) -> tuple[float, CpuReading]:
         now = time.monotonic()
         with self._lock:
-            previous = self._previous
-        if previous is None or now - previous[0] > MAX_SAMPLE_AGE_SECONDS or now - previous[0] < 0.05:
+            previous, last_ratio = self._previous, self._last_ratio
+        if previous is not None and now - previous[0] < self.MIN_INTERVAL_SECONDS:
+            return last_ratio, read_cpu(self._config.cgroup_root, self._config.proc_root)
+        if previous is None or now - previous[0] > MAX_SAMPLE_AGE_SECONDS:
             first = read_cpu(self._config.cgroup_root, self._config.proc_root)
             time.sleep(min(self._config.cpu_sample_seconds, max(0.0, timeout_seconds / 2)))
             previous = (now, first)
             now = time.monotonic()
         reading = read_cpu(self._config.cgroup_root, self._config.proc_root)
+        ratio = cpu_used_ratio(previous[1], reading, now - previous[0])
         with self._lock:
-            self._previous = (now, reading)
-        return cpu_used_ratio(previous[1], reading, now - previous[0]), reading
+            self._previous, self._last_ratio = (now, reading), ratio
+        return ratio, reading
 
 
 def _disk(path: Path, config: ResourcesConfig) -> tuple[list[Observation], list[Sample]]:
