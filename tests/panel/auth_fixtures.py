@@ -1,17 +1,18 @@
-"""Fixtures for the auth tests: a panel app on a fresh PostgreSQL database and the session Redis,
-wired to the local OIDC provider, plus helpers to create users and sign in.
+"""Fixtures for the auth tests: a panel app on PostgreSQL and the session Redis, wired to the local
+OIDC provider, and a user factory.
 
-Imported explicitly by the tests/panel/test_auth*.py modules, so these tests do not depend on how
-the rest of the panel suite builds its app.
+Loaded by the tests/panel/test_auth*.py modules with ``pytest_plugins = ["auth_fixtures"]``, so these
+tests do not depend on how the rest of the panel suite builds its app. Names are auth-specific so they
+never shadow the suite's own fixtures.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from auth_helpers import CALLBACK_URL, LOGIN_RATE_LIMIT, LOGIN_RATE_WINDOW_SECONDS, PANEL_URL, PASSWORD
 from flask import Flask
 from flask.testing import FlaskClient
 from oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
@@ -19,14 +20,10 @@ from panel import auth
 from panel.app import create_app
 from panel.auth.passwords import hash_password
 from panel.extensions import Resources
-from panel.models import AuditEntry, Base, Role, User
+from panel.models import Base, Role, User
 from panel.settings import Settings, load_settings
-
-PANEL_URL = "http://localhost"  # the Flask test client's host
-CALLBACK_URL = f"{PANEL_URL}/auth/oidc/callback"
-PASSWORD = "correct horse battery staple"
-LOGIN_RATE_LIMIT = 3
-LOGIN_RATE_WINDOW_SECONDS = 600
+from sqlalchemy import NullPool, create_engine, text
+from support.servers import PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +35,7 @@ def oidc_provider() -> Iterator[OidcProvider]:
 
 
 @pytest.fixture
-def provider(oidc_provider: OidcProvider) -> OidcProvider:
+def idp(oidc_provider: OidcProvider) -> OidcProvider:
     oidc_provider.reset()
     return oidc_provider
 
@@ -69,19 +66,38 @@ def _add_probe_routes(app: Flask) -> None:
         return "signed-in page"
 
 
+@pytest.fixture(scope="session")
+def auth_database(postgres_server: PostgresServer) -> Iterator[str]:
+    """One PostgreSQL database with the panel's schema for all auth tests (emptied before each test)."""
+    name = postgres_server.create_database()
+    # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the panel ships psycopg2.
+    url = postgres_server.url(name, driver="postgresql+psycopg2")
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    postgres_server.drop_database(name)
+
+
+def _empty_tables(url: str) -> None:
+    engine = create_engine(url, poolclass=NullPool)
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
 @pytest.fixture
-def make_app(
-    postgres_database: str, redis_url: str, oidc_provider: OidcProvider
+def make_auth_app(
+    auth_database: str, redis_url: str, oidc_provider: OidcProvider
 ) -> Iterator[Callable[..., Flask]]:
     """Build a panel app; keyword arguments override settings (e.g. OIDC on/off)."""
+    _empty_tables(auth_database)
     built: list[Resources] = []
-    schema_ready = False
 
     def build(**overrides: Any) -> Flask:
-        nonlocal schema_ready
         values: dict[str, Any] = {
-            # SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; the panel ships psycopg2.
-            "database_url": postgres_database.replace("postgresql://", "postgresql+psycopg2://", 1),
+            "database_url": auth_database,
             "redis_url": redis_url,
             "panel_env": "testing",
             "jwt_secret": "test-jwt-secret-of-at-least-32-bytes",
@@ -97,9 +113,6 @@ def make_app(
         app = create_app(settings)
         _add_probe_routes(app)
         resources: Resources = app.extensions["panel"]
-        if not schema_ready:
-            Base.metadata.create_all(resources.engine)
-            schema_ready = True
         built.append(resources)
         return app
 
@@ -111,8 +124,8 @@ def make_app(
 
 
 @pytest.fixture
-def auth_app(make_app: Callable[..., Flask]) -> Flask:
-    return make_app()
+def auth_app(make_auth_app: Callable[..., Flask]) -> Flask:
+    return make_auth_app()
 
 
 @pytest.fixture
@@ -121,7 +134,7 @@ def auth_client(auth_app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def make_account(auth_app: Flask) -> Callable[..., User]:
+def make_auth_user(auth_app: Flask) -> Callable[..., User]:
     """Create a user with password PASSWORD (or ``password=None`` for an SSO-only account)."""
 
     def create(
@@ -149,59 +162,3 @@ def make_account(auth_app: Flask) -> Callable[..., User]:
             return user
 
     return create
-
-
-def query_users(app: Flask) -> list[User]:
-    with app.app_context():
-        session = app.extensions["panel"].sessions()
-        users = list(session.query(User).order_by(User.id))
-        for user in users:
-            session.expunge(user)
-        app.extensions["panel"].sessions.remove()
-        return users
-
-
-def audit_actions(app: Flask) -> list[tuple[str, str | None, dict[str, Any] | None]]:
-    with app.app_context():
-        session = app.extensions["panel"].sessions()
-        rows = [(e.action, e.target_id, e.changes) for e in session.query(AuditEntry).order_by(AuditEntry.id)]
-        app.extensions["panel"].sessions.remove()
-        return rows
-
-
-def set_active(app: Flask, username: str, active: bool) -> None:
-    with app.app_context():
-        session = app.extensions["panel"].sessions()
-        session.query(User).filter_by(username=username).update({"is_active": active})
-        session.commit()
-        app.extensions["panel"].sessions.remove()
-
-
-def csrf_token_from(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match, "the page has no CSRF field"
-    return match.group(1)
-
-
-def login_form_token(client: FlaskClient) -> str:
-    return csrf_token_from(client.get("/login").get_data(as_text=True))
-
-
-def session_login(
-    client: FlaskClient, username: str, password: str = PASSWORD, next_: str = "/_probe/page"
-) -> Any:
-    token = login_form_token(client)
-    return client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token, "next": next_}
-    )
-
-
-def token_pair(client: FlaskClient, username: str, password: str = PASSWORD) -> dict[str, Any]:
-    response = client.post("/api/v2/auth/token", json={"username": username, "password": password})
-    assert response.status_code == 200, response.get_data(as_text=True)
-    body: dict[str, Any] = response.get_json()
-    return body
-
-
-def bearer(access_token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {access_token}"}

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from auth_fixtures import (
+from auth_helpers import (
     LOGIN_RATE_LIMIT,
     PASSWORD,
     audit_actions,
-    auth_app,
-    auth_client,
     bearer,
     csrf_token_from,
     login_form_token,
-    make_account,
-    make_app,
-    oidc_provider,
     session_login,
     set_active,
     token_pair,
@@ -33,7 +28,7 @@ def session_csrf_token(client: FlaskClient) -> str:
     return token
 
 
-__all__ = ["auth_app", "auth_client", "make_account", "make_app", "oidc_provider"]  # fixtures
+pytest_plugins = ["auth_fixtures"]
 
 
 def test_login_page_is_an_accessible_form_with_csrf_and_sso_button(auth_client: FlaskClient) -> None:
@@ -48,8 +43,8 @@ def test_login_page_is_an_accessible_form_with_csrf_and_sso_button(auth_client: 
     assert "Sign in with Google/SSO" in html
 
 
-def test_login_page_has_no_sso_button_without_oidc(make_app: Callable[..., Flask]) -> None:
-    app = make_app(oidc_issuer_url=None, oidc_client_id=None, oidc_client_secret=None)
+def test_login_page_has_no_sso_button_without_oidc(make_auth_app: Callable[..., Flask]) -> None:
+    app = make_auth_app(oidc_issuer_url=None, oidc_client_id=None, oidc_client_secret=None)
     client = app.test_client()
     assert "Google/SSO" not in client.get("/login").get_data(as_text=True)
     not_configured = client.get("/auth/oidc/login")
@@ -58,9 +53,9 @@ def test_login_page_has_no_sso_button_without_oidc(make_app: Callable[..., Flask
 
 
 def test_session_login_redirects_to_next_and_logout_ends_the_session(
-    auth_app: Flask, auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    user = make_account("alice")
+    user = make_auth_user("alice")
     before = login_form_token(auth_client)
     response = session_login(auth_client, "alice", next_="/_probe/page?x=1")
     assert response.status_code == 302
@@ -81,9 +76,9 @@ def test_session_login_redirects_to_next_and_logout_ends_the_session(
 
 
 def test_login_refuses_a_form_without_the_csrf_token(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     auth_client.get("/login")
     response = auth_client.post("/login", data={"username": "alice", "password": PASSWORD})
     assert response.status_code == 400
@@ -93,17 +88,17 @@ def test_login_refuses_a_form_without_the_csrf_token(
     assert auth_client.get("/_probe/page").status_code == 302
 
 
-def test_login_never_redirects_off_site(auth_app: Flask, make_account: Callable[..., User]) -> None:
-    make_account("alice")
+def test_login_never_redirects_off_site(auth_app: Flask, make_auth_user: Callable[..., User]) -> None:
+    make_auth_user("alice")
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         response = session_login(auth_app.test_client(), "alice", next_=target)
         assert response.headers["Location"] == "/", target
 
 
 def test_wrong_password_shows_the_form_again_with_a_generic_message(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     wrong = session_login(auth_client, "alice", password="nope")
     unknown = session_login(auth_client, "nobody", password="nope")
     assert wrong.status_code == unknown.status_code == 401
@@ -117,9 +112,9 @@ def test_wrong_password_shows_the_form_again_with_a_generic_message(
 
 
 def test_login_form_is_throttled_with_retry_after(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     for _ in range(LOGIN_RATE_LIMIT):
         assert session_login(auth_client, "alice", password="guess").status_code == 401
     blocked = session_login(auth_client, "alice")
@@ -143,18 +138,18 @@ def test_login_form_is_throttled_with_retry_after(
 
 
 def test_disabled_user_loses_the_session(
-    auth_app: Flask, auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     assert session_login(auth_client, "alice").status_code == 302
     set_active(auth_app, "alice", False)
     assert auth_client.get("/_probe/page").status_code == 302
     assert session_login(auth_client, "alice").status_code == 401
 
 
-def test_require_role_on_the_api(auth_client: FlaskClient, make_account: Callable[..., User]) -> None:
-    make_account("vera", "viewer")
-    make_account("otto", "operator")
+def test_require_role_on_the_api(auth_client: FlaskClient, make_auth_user: Callable[..., User]) -> None:
+    make_auth_user("vera", "viewer")
+    make_auth_user("otto", "operator")
     anonymous = auth_client.post("/api/v2/_probe/write")
     assert anonymous.status_code == 401
     assert anonymous.mimetype == "application/problem+json"
@@ -172,8 +167,8 @@ def test_require_role_on_the_api(auth_client: FlaskClient, make_account: Callabl
     assert auth_client.post("/api/v2/_probe/write", headers=bearer(operator)).get_json() == {"written": True}
 
 
-def test_require_role_on_pages(auth_client: FlaskClient, make_account: Callable[..., User]) -> None:
-    make_account("otto", "operator")
+def test_require_role_on_pages(auth_client: FlaskClient, make_auth_user: Callable[..., User]) -> None:
+    make_auth_user("otto", "operator")
     anonymous = auth_client.get("/_probe/admin-page?tab=1")
     assert anonymous.status_code == 302
     assert anonymous.headers["Location"] == "/login?next=/_probe/admin-page?tab%3D1"
@@ -184,9 +179,9 @@ def test_require_role_on_pages(auth_client: FlaskClient, make_account: Callable[
 
 
 def test_session_cookie_writes_to_the_api_need_the_csrf_header(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("otto", "operator")
+    make_auth_user("otto", "operator")
     session_login(auth_client, "otto")
     assert auth_client.get("/api/v2/_probe/any").get_json()["username"] == "otto"
     without = auth_client.post("/api/v2/_probe/write")

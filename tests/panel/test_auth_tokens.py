@@ -8,17 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from auth_fixtures import (
+from auth_helpers import (
     LOGIN_RATE_LIMIT,
     LOGIN_RATE_WINDOW_SECONDS,
     PASSWORD,
     audit_actions,
-    auth_app,
-    auth_client,
     bearer,
-    make_account,
-    make_app,
-    oidc_provider,
     query_users,
     set_active,
     token_pair,
@@ -27,15 +22,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from panel.models import User
 
-__all__ = ["auth_app", "auth_client", "make_account", "make_app", "oidc_provider"]  # fixtures
+pytest_plugins = ["auth_fixtures"]
 
 PROBE = "/api/v2/_probe/any"
 
 
 def test_token_endpoint_issues_a_working_pair_and_audits_the_login(
-    auth_app: Flask, auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    user = make_account("alice", "operator")
+    user = make_auth_user("alice", "operator")
     response = auth_client.post("/api/v2/auth/token", json={"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -55,9 +50,9 @@ def test_token_endpoint_issues_a_working_pair_and_audits_the_login(
 
 
 def test_wrong_password_and_unknown_user_get_the_same_401(
-    auth_app: Flask, auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     wrong_password = auth_client.post("/api/v2/auth/token", json={"username": "alice", "password": "nope"})
     unknown_user = auth_client.post("/api/v2/auth/token", json={"username": "mallory", "password": "nope"})
     for response in (wrong_password, unknown_user):
@@ -92,9 +87,9 @@ def test_token_endpoint_rejects_bad_input_with_a_problem(
 
 
 def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     first = token_pair(auth_client, "alice")
     second_response = auth_client.post("/api/v2/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second_response.status_code == 200
@@ -120,9 +115,9 @@ def test_refresh_rotates_and_a_reused_refresh_token_revokes_the_family(
 
 
 def test_token_types_are_not_interchangeable(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     pair = token_pair(auth_client, "alice")
     as_access = auth_client.get(PROBE, headers=bearer(pair["refresh_token"]))
     assert as_access.status_code == 401
@@ -133,9 +128,9 @@ def test_token_types_are_not_interchangeable(
 
 
 def test_expired_forged_and_malformed_tokens_are_rejected(
-    auth_app: Flask, auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    user = make_account("alice", "admin")
+    user = make_auth_user("alice", "admin")
     secret = auth_app.extensions["panel"].settings.jwt_secret
     past = datetime.now(UTC) - timedelta(hours=1)
     claims = {"iss": "panel", "sub": str(user.id), "typ": "access", "jti": "x", "iat": past}
@@ -156,9 +151,9 @@ def test_expired_forged_and_malformed_tokens_are_rejected(
 
 
 def test_disabled_users_get_no_tokens_and_their_tokens_stop_working(
-    auth_app: Flask, auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
+    make_auth_user("alice")
     pair = token_pair(auth_client, "alice")
     set_active(auth_app, "alice", False)
     assert auth_client.get(PROBE, headers=bearer(pair["access_token"])).status_code == 401
@@ -170,10 +165,10 @@ def test_disabled_users_get_no_tokens_and_their_tokens_stop_working(
 
 
 def test_failed_logins_are_throttled_per_username_and_address(
-    auth_client: FlaskClient, make_account: Callable[..., User]
+    auth_client: FlaskClient, make_auth_user: Callable[..., User]
 ) -> None:
-    make_account("alice")
-    make_account("bob")
+    make_auth_user("alice")
+    make_auth_user("bob")
     # Successful sign-ins never count against the limit.
     for _ in range(LOGIN_RATE_LIMIT + 1):
         token_pair(auth_client, "alice")

@@ -25,6 +25,7 @@ from panel import audit, extensions
 from panel.auth import login
 from panel.auth.views import safe_next
 from panel.models import User
+from panel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def init_app(app: Flask) -> None:
             CLIENT_NAME,
             client_id=settings.resolved_oidc_client_id,
             client_secret=settings.resolved_oidc_client_secret,
-            server_metadata_url=_issuer(settings.resolved_oidc_issuer) + "/.well-known/openid-configuration",
+            server_metadata_url=discovery_url(settings),
             client_kwargs={
                 "scope": "openid email profile",
                 "code_challenge_method": "S256",
@@ -64,6 +65,11 @@ def init_app(app: Flask) -> None:
         )
     app.extensions[_EXTENSION_KEY] = oauth
     app.register_blueprint(blueprint)
+
+
+def discovery_url(settings: Settings) -> str:
+    """The provider's discovery document: Google's unless OIDC_ISSUER_URL names another issuer."""
+    return _issuer(settings.resolved_oidc_issuer) + "/.well-known/openid-configuration"
 
 
 def _issuer(url: str) -> str:
