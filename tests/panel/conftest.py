@@ -49,13 +49,28 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return url
 
 
-@pytest.fixture
-def migrated_database(database_url: str) -> str:
-    settings = load_settings(environ={}, database_url=database_url)
-    engine = make_engine(settings)
+def migrate(database_url: str) -> None:
+    engine = make_engine(load_settings(environ={}, database_url=database_url))
     schema.upgrade(engine)
     engine.dispose()
+
+
+@pytest.fixture
+def migrated_database(database_url: str) -> str:
+    migrate(database_url)
     return database_url
+
+
+@pytest.fixture
+def make_settings_env() -> dict[str, str]:
+    """Environment for `panel` subprocesses (add DATABASE_URL and REDIS_URL)."""
+    return {
+        "PANEL_ENV": "testing",
+        "SECRET_KEY": TEST_SECRET,
+        "JWT_SECRET": TEST_SECRET[::-1],
+        "CHECK_INTERVAL_SECONDS": "0",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -22,14 +23,9 @@ class _TraceFilter(logging.Filter):
         return True
 
 
-def configure(level: str = "INFO") -> None:
-    """Route the root logger to stderr as JSON (idempotent; safe to call from every entry point)."""
-    global _configured
-    root = logging.getLogger()
-    root.setLevel(level)
-    if _configured:
-        return
-    handler = logging.StreamHandler(sys.stderr)
+def json_handler(stream: TextIO) -> logging.Handler:
+    """A handler writing one JSON object per line, with the request id and trace id when known."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -37,7 +33,17 @@ def configure(level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_TraceFilter())
-    root.handlers = [handler]
+    return handler
+
+
+def configure(level: str = "INFO") -> None:
+    """Route the root logger to stderr as JSON (idempotent; safe to call from every entry point)."""
+    global _configured
+    root = logging.getLogger()
+    root.setLevel(level)
+    if _configured:
+        return
+    root.handlers = [json_handler(sys.stderr)]
     for noisy in ("werkzeug", "gunicorn.access"):
         logging.getLogger(noisy).propagate = True
     _configured = True
