@@ -101,3 +101,54 @@ def test_openmetrics_when_asked(make_settings: Callable[..., HealthSettings], ru
     )
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.endswith("# EOF\n")
+
+
+def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(write_config: Callable[..., object]) -> None:
+    import json
+    import os
+    import signal
+    import sys
+
+    from support.servers import free_port, wait_for_port
+
+    port = free_port()
+    config = write_config({"http": {"enabled": False}, "resources": {"enabled": False}})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "panel_health", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "PANEL_HEALTH_CONFIG": str(config)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_port(port)
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    messages = [r["message"] for r in records]
+    assert messages[0] == "listening" and "scrape" in messages and messages[-1] == "stopping"
+    assert all(r["levelname"] in ("INFO", "WARNING") for r in records)
+
+
+def test_port_in_use_is_a_clear_error(write_config: Callable[..., object]) -> None:
+    import os
+    import socket
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "panel_health", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env={**os.environ, "PANEL_HEALTH_CONFIG": str(write_config({}))},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 2
+    assert "cannot listen (Address already in use)" in result.stderr
+    assert "Traceback" not in result.stderr

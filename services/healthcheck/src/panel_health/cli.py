@@ -84,8 +84,6 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     except OSError as exc:
         click.echo(f"panel-health: cannot listen ({exc.strerror}); choose another --port or --host", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
-        pass
 
 
 @main.command(epilog=EXIT_CODES)

@@ -7,6 +7,7 @@ because custom collectors do not work there.
 from __future__ import annotations
 
 import logging
+import signal
 import socketserver
 import threading
 import time
@@ -119,11 +120,18 @@ def make_exporter_server(settings: HealthSettings, host: str, port: int) -> tupl
     return server, app
 
 
-def serve(settings: HealthSettings, host: str, port: int, ready: threading.Event | None = None) -> None:
+def serve(settings: HealthSettings, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT (Kubernetes stops pods with SIGTERM), then exit cleanly."""
     server, app = make_exporter_server(settings, host, port)
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        # shutdown() waits for serve_forever to return, so it must not run on the serving thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     log.info("listening", extra={"host": host, "port": port, "checks": [c.key for c in app.checks]})
-    if ready is not None:
-        ready.set()
     try:
         server.serve_forever()
     finally:
