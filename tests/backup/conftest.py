@@ -196,7 +196,7 @@ def smtp_server() -> Iterator[SmtpServer]:
     mailbox = Mailbox()
     server = SmtpServer(free_port(), mailbox)
 
-    def authenticate(smtp: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    def authenticate(smtp: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == server.username and (
             auth_data.password.decode() == server.password
         )

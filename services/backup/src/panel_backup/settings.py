@@ -262,6 +262,15 @@ class Settings(BaseSettings):
             raise ValueError("must be between 1 (fastest) and 19 (smallest)")
         return value
 
+    @model_validator(mode="after")
+    def _default_policy_keeps_something(self) -> Settings:
+        if self.keep_last + self.keep_daily + self.keep_weekly + self.keep_monthly == 0:
+            raise ValueError(
+                "BACKUP_KEEP_LAST/DAILY/WEEKLY/MONTHLY are all 0: this retention policy keeps nothing; "
+                "set at least one of them above 0"
+            )
+        return self
+
     def policy_for(self, backup_type: BackupType) -> RetentionPolicy:
         if backup_type in self.retention:
             return self.retention[backup_type]
