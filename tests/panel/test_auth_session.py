@@ -69,10 +69,17 @@ def test_session_login_redirects_to_next_and_logout_ends_the_session(
     after = session_csrf_token(auth_client)
     assert after != before
     assert auth_client.post("/logout", data={"csrf_token": before}).status_code == 400
+    copied_cookie = auth_client.get_cookie("session")
+    assert copied_cookie is not None
     logout = auth_client.post("/logout", data={"csrf_token": after})
     assert logout.status_code == 302
     assert logout.headers["Location"] == "/login"
     assert auth_client.get("/_probe/page").status_code == 302
+
+    # A copy of the signed-in cookie taken before logout is dead too (the session id was revoked).
+    replay = auth_app.test_client()
+    replay.set_cookie("session", copied_cookie.value)
+    assert replay.get("/_probe/page").status_code == 302
 
 
 def test_login_refuses_a_form_without_the_csrf_token(

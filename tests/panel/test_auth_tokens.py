@@ -21,6 +21,7 @@ from auth_helpers import (
 from flask import Flask
 from flask.testing import FlaskClient
 from panel.models import User
+from support.servers import free_port
 
 pytest_plugins = ["auth_fixtures"]
 
@@ -189,3 +190,14 @@ def test_failed_logins_are_throttled_per_username_and_address(
         environ_base={"REMOTE_ADDR": "192.0.2.7"},
     )
     assert elsewhere.status_code == 200
+
+
+def test_sign_in_without_redis_is_a_503_not_a_crash(
+    make_auth_app: Callable[..., Flask], make_auth_user: Callable[..., User]
+) -> None:
+    make_auth_user("alice")
+    app = make_auth_app(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    response = app.test_client().post("/api/v2/auth/token", json={"username": "alice", "password": PASSWORD})
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Retry-After"] == "5"

@@ -22,12 +22,13 @@ when it authenticates its callers some other way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, render_template, request
 from flask.typing import ResponseReturnValue
 
-from panel.auth import api, csrf, oidc, views
+from panel.auth import api, csrf, oidc, sessions, views
 from panel.auth.identity import current_user, load_current_user, require_role
 
 __all__ = ["csrf_exempt", "current_user", "init_app", "require_role"]
@@ -42,6 +43,8 @@ def csrf_exempt(view: F) -> F:
 
 
 def init_app(app: Flask) -> None:
+    if app.permanent_session_lifetime == timedelta(days=31):  # Flask's default: too long for a panel
+        app.permanent_session_lifetime = sessions.SESSION_LIFETIME
     app.before_request(load_current_user)
     app.before_request(_check_csrf)
     app.register_blueprint(api.blueprint)

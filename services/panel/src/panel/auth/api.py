@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from flask import Blueprint, Response, jsonify, request
 
 from panel import extensions
 from panel.auth import login, tokens
 from panel.errors import ApiError, problem
 from panel.models import User
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("auth_api", __name__, url_prefix="/api/v2/auth")
 
@@ -43,6 +47,15 @@ def throttled(exc: login.LoginThrottled) -> Response:
 def invalid_credentials(detail: str) -> Response:
     response = problem(401, "Unauthorized", detail)
     response.headers["WWW-Authenticate"] = 'Bearer realm="panel"'
+    return response
+
+
+@blueprint.errorhandler(redis.RedisError)
+def redis_unavailable(_exc: redis.RedisError) -> Response:
+    # Throttling and refresh rotation need Redis; without it, refuse rather than sign in unthrottled.
+    log.warning("sign-in refused: Redis is unavailable")
+    response = problem(503, "Service Unavailable", "sign-in is briefly unavailable; try again shortly")
+    response.headers["Retry-After"] = "5"
     return response
 
 

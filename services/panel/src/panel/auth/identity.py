@@ -11,11 +11,11 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden
 
 from panel import extensions
-from panel.auth import csrf, tokens
+from panel.auth import csrf, sessions, tokens
+from panel.auth.sessions import SESSION_USER_KEY
 from panel.errors import problem
 from panel.models import Role, User
 
-SESSION_USER_KEY = "user_id"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
@@ -58,15 +58,17 @@ def load_current_user() -> None:
         if g.current_user is None:
             g.auth_error = "the account behind this token no longer exists or is disabled"
         return
-    user_id = session.get(SESSION_USER_KEY)
-    if not isinstance(user_id, int):
+    if SESSION_USER_KEY not in session:
+        return
+    user_id = sessions.user_id()
+    if user_id is None:
         return
     if request.path.startswith("/api/") and request.method not in SAFE_METHODS and not csrf.csrf_valid():
         g.auth_error = "a session-authenticated write needs the X-CSRF-Token header (or use a Bearer token)"
         return
     g.current_user = _load_active_user(user_id)
     if g.current_user is None:
-        session.pop(SESSION_USER_KEY, None)
+        sessions.end()
 
 
 def _is_api_request() -> bool:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import request, session
+from flask import request
 
 from panel import audit, extensions
-from panel.auth import csrf, passwords, ratelimit
-from panel.auth.identity import SESSION_USER_KEY
+from panel.auth import csrf, passwords, ratelimit, sessions
 from panel.models import User, utcnow
 
 # One message for an unknown user, a wrong password and a disabled account: never reveal which.
@@ -82,11 +81,9 @@ def record_login(user: User, method: str) -> None:
 
 def start_session(user: User) -> None:
     """Log ``user`` into the browser session, dropping everything from before (session fixation)."""
-    session.clear()
-    session[SESSION_USER_KEY] = user.id
-    session.permanent = True
+    sessions.start(user.id)
     csrf.rotate_csrf_token()
 
 
 def end_session() -> None:
-    session.clear()
+    sessions.end()

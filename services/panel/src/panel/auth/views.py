@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import redis
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from panel import extensions
 from panel.auth import login
-from panel.auth.api import throttled
+from panel.auth.api import redis_unavailable, throttled
 from panel.auth.identity import current_user
 
 blueprint = Blueprint("auth", __name__, template_folder="templates")
+blueprint.register_error_handler(redis.RedisError, redis_unavailable)
 
 
 def safe_next(target: str | None) -> str:
