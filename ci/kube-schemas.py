@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
-REF_PREFIX = "/api/_definitions.json#/$defs/"
+# Kind files point into the shared file; definitions inside it point at each other locally.
+REF_PREFIXES = ("/api/_definitions.json#/$defs/", "#/$defs/")
 FIRST_MINOR, LAST_MINOR = 30, 37
 
 
@@ -36,8 +37,8 @@ def refs_in(node: Any) -> Iterator[str]:
     """Every definition name that `node` references, at any depth."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key == "$ref" and isinstance(value, str) and value.startswith(REF_PREFIX):
-                yield value[len(REF_PREFIX) :]
+            if key == "$ref" and isinstance(value, str) and value.startswith(REF_PREFIXES):
+                yield value.split("#/$defs/", 1)[1]
             else:
                 yield from refs_in(value)
     elif isinstance(node, list):
@@ -50,8 +51,8 @@ def rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
         return {
             key: (
-                "#/$defs/" + value[len(REF_PREFIX) :]
-                if key == "$ref" and isinstance(value, str) and value.startswith(REF_PREFIX)
+                "#/$defs/" + value.split("#/$defs/", 1)[1]
+                if key == "$ref" and isinstance(value, str) and value.startswith(REF_PREFIXES)
                 else rewrite_refs(value)
             )
             for key, value in node.items()
@@ -72,6 +73,7 @@ def standalone(kind_schema: dict[str, Any], definitions: dict[str, Any]) -> dict
         needed.add(name)
         pending.extend(refs_in(definitions[name]))
     schema = rewrite_refs(kind_schema)
+    schema.pop("$id", None)  # the file's own path identifies it
     schema["$schema"] = DRAFT
     schema["$defs"] = {name: rewrite_refs(definitions[name]) for name in sorted(needed)}
     return schema

@@ -56,7 +56,10 @@ def rule_files() -> list[Path]:
 
 def rule_tests() -> list[Path]:
     # Unit tests live next to the rules or with the exporter's suite (tests/healthcheck/rules).
-    candidates = [*PROMETHEUS_DIR.rglob("*.y*ml"), *(REPO_ROOT / "tests" / "healthcheck" / "rules").glob("*.y*ml")]
+    candidates = [
+        *PROMETHEUS_DIR.rglob("*.y*ml"),
+        *(REPO_ROOT / "tests" / "healthcheck" / "rules").glob("*.y*ml"),
+    ]
     return sorted(p for p in candidates if "test" in p.name)
 
 

@@ -42,16 +42,26 @@ def test_manifests_match_the_api_schemas(tools: Tools, rendered_dir: Path, kuber
     assert "Invalid: 0, Errors: 0" in output, output
 
 
-def test_crd_kinds_are_validated(tools: Tools, rendered_dir: Path) -> None:
-    everything = rendered_dir / "everything.yaml"
-    text = everything.read_text()
-    for kind in ("ServiceMonitor", "Certificate"):
-        assert f"kind: {kind}" in text
-    broken = everything.with_name("broken-crd.yaml.txt")
-    broken.write_text(
+BROKEN = {
+    "deployment": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replicaz: 1\n"
+        "  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n"
+        "    spec:\n      containers: [{name: c, image: i}]\n",
+        "replicaz",
+    ),
+    "servicemonitor": (
         "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: x}\n"
-        "spec:\n  selector: {}\n  endpoints:\n    - port: metrics\n      intervall: 30s\n"
-    )
+        "spec:\n  selector: {}\n  endpoints:\n    - port: metrics\n      intervall: 30s\n",
+        "intervall",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_unknown_fields_are_rejected(tools: Tools, tmp_path: Path, case: str) -> None:
+    # Proves the converted schemas are really used, and strictly: a typo must fail, not be skipped.
+    manifest, typo = BROKEN[case]
+    (tmp_path / "broken.yaml").write_text(manifest)
     schemas = tools["kube-schemas"]
     result = subprocess.run(
         [
@@ -60,12 +70,20 @@ def test_crd_kinds_are_validated(tools: Tools, rendered_dir: Path) -> None:
             "-kubernetes-version",
             "1.37.0",
             "-schema-location",
+            schemas + CORE_LAYOUT,
+            "-schema-location",
             schemas + "/crds/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json",
-            str(broken),
+            str(tmp_path / "broken.yaml"),
         ],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode != 0
-    assert "intervall" in result.stdout
+    assert typo in result.stdout, result.stdout
+
+
+def test_crd_kinds_are_rendered_in_a_scenario(rendered_dir: Path) -> None:
+    text = (rendered_dir / "everything.yaml").read_text()
+    for kind in ("ServiceMonitor", "PrometheusRule", "Certificate"):
+        assert f"kind: {kind}" in text

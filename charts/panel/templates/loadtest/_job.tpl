@@ -39,6 +39,10 @@ spec:
           ports:
             - {name: locust-ui, containerPort: 8089, protocol: TCP}
             - {name: locust-comm, containerPort: 5557, protocol: TCP}
+          # Ready once workers can connect; the Service only routes to a ready master.
+          readinessProbe:
+            tcpSocket: {port: locust-comm}
+            periodSeconds: 5
           {{- end }}
           env:
             - {name: PANEL_URL, value: {{ include "panel.webUrl" $ | quote }}}
