@@ -55,8 +55,13 @@ class ContractHandler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-              content_type: str = "application/json") -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> None:
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         if status >= 400 and body is not None and content_type == "application/json":
             content_type = "application/problem+json"
@@ -91,8 +96,12 @@ class ContractHandler(BaseHTTPRequestHandler):
         access, refresh = secrets.token_hex(16), secrets.token_hex(16)
         self.state.tokens[access] = (username, time.monotonic() + self.state.token_lifetime_s)
         self.state.refresh_tokens[refresh] = username
-        return {"access_token": access, "refresh_token": refresh, "token_type": "Bearer",
-                "expires_in": self.state.token_lifetime_s}
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "token_type": "Bearer",
+            "expires_in": self.state.token_lifetime_s,
+        }
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -167,7 +176,9 @@ class ContractHandler(BaseHTTPRequestHandler):
         self._forbid(user, method, route)
         return False
 
-    def _v2(self, user: dict[str, Any], method: str, rest: list[str], query: dict[str, str], body: Any) -> None:
+    def _v2(
+        self, user: dict[str, Any], method: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> None:
         state = self.state
         if rest == ["servers"] and method == "GET":
             return self._list_servers(query)
@@ -209,8 +220,16 @@ class ContractHandler(BaseHTTPRequestHandler):
         if rest == ["audit"]:
             return self._send(200, {"items": [], "next_cursor": None})
         if rest == ["users"] and method == "GET":
-            return self._send(200, {"items": [{"id": u["id"], "username": u["username"], "role": u["role"]}
-                                              for u in state.users.values()], "next_cursor": None})
+            return self._send(
+                200,
+                {
+                    "items": [
+                        {"id": u["id"], "username": u["username"], "role": u["role"]}
+                        for u in state.users.values()
+                    ],
+                    "next_cursor": None,
+                },
+            )
         if rest == ["users"] and method == "POST":
             if body.get("username") in state.users:
                 return self._problem(409, "username taken")
@@ -226,8 +245,11 @@ class ContractHandler(BaseHTTPRequestHandler):
 
     def _create(self, body: dict[str, Any]) -> dict[str, Any]:
         server_id = next(self.state.ids)
-        server = {"id": server_id, "status": "unknown", **{k: body.get(k) for k in
-                  ("name", "address", "port", "protocol", "tags", "owner")}}
+        server = {
+            "id": server_id,
+            "status": "unknown",
+            **{k: body.get(k) for k in ("name", "address", "port", "protocol", "tags", "owner")},
+        }
         self.state.servers[server_id] = server
         self.state.version += 1
         return server
@@ -242,7 +264,7 @@ class ContractHandler(BaseHTTPRequestHandler):
             items = [s for s in items if s["status"] == query["status"]]
         start = int(query.get("cursor", 0))
         limit = int(query.get("limit", 50))
-        page = items[start:start + limit]
+        page = items[start : start + limit]
         next_cursor = str(start + limit) if start + limit < len(items) else None
         body = json.dumps({"items": page, "next_cursor": next_cursor}).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
@@ -274,8 +296,11 @@ class ContractHandler(BaseHTTPRequestHandler):
         return self._send(202, {"job_id": job_id, "status_url": f"/api/v2/jobs/{job_id}"})
 
     def _v1(self, user: dict[str, Any], method: str, rest: list[str], body: Any) -> None:
-        headers = {"Deprecation": "true", "Sunset": "Wed, 01 Jul 2026 00:00:00 GMT",
-                   "Link": '</api/v2/servers>; rel="successor-version"'}
+        headers = {
+            "Deprecation": "true",
+            "Sunset": "Wed, 01 Jul 2026 00:00:00 GMT",
+            "Link": '</api/v2/servers>; rel="successor-version"',
+        }
         if rest == ["servers"] and method == "GET":
             return self._send(200, list(self.state.servers.values()), headers)
         if rest == ["servers"] and method == "POST":
@@ -283,8 +308,9 @@ class ContractHandler(BaseHTTPRequestHandler):
                 return None
             return self._send(201, self._create(body), headers)
         if len(rest) == 2 and rest[0] == "servers":
-            return self._one_server(user, "PATCH" if method == "PUT" else method, rest[1], body,
-                                    "/api/v1/servers/<id>")
+            return self._one_server(
+                user, "PATCH" if method == "PUT" else method, rest[1], body, "/api/v1/servers/<id>"
+            )
         return self._problem(404, "not found")
 
     def _form_login(self, method: str, body: Any) -> None:
@@ -312,8 +338,12 @@ class ContractServer(ThreadingHTTPServer):
     def __init__(self, admin_password: str) -> None:
         super().__init__(("127.0.0.1", 0), ContractHandler)
         self.state = ContractState()
-        self.state.users["admin"] = {"id": next(self.state.ids), "username": "admin",
-                                     "password": admin_password, "role": "admin"}
+        self.state.users["admin"] = {
+            "id": next(self.state.ids),
+            "username": "admin",
+            "password": admin_password,
+            "role": "admin",
+        }
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property

@@ -9,12 +9,19 @@ import httpx
 import pytest
 from conftest import ADMIN_PASSWORD
 from contract_server import ContractServer
-
-from panel_loadtest.accounts import ProvisioningError, accounts_for, derived_password, provision, wait_until_ready
+from panel_loadtest.accounts import (
+    ProvisioningError,
+    accounts_for,
+    derived_password,
+    provision,
+    wait_until_ready,
+)
 
 
 def log_in(url: str, username: str, password: str) -> int:
-    return httpx.post(f"{url}/api/v2/auth/token", json={"username": username, "password": password}).status_code
+    return httpx.post(
+        f"{url}/api/v2/auth/token", json={"username": username, "password": password}
+    ).status_code
 
 
 def test_operator_and_viewer_accounts_are_created_with_their_roles(contract_server: ContractServer) -> None:

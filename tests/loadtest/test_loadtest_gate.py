@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from panel_loadtest.gate import EXIT_ABORTED, EXIT_SLO_BREACHED, RunMetrics, evaluate
 from panel_loadtest.scenarios import load_scenario
 from panel_loadtest.settings import Thresholds
@@ -17,11 +16,16 @@ STRESS = load_scenario("stress")
 
 def healthy(**changes: object) -> RunMetrics:
     values: dict[str, object] = {
-        "requests": 10_000, "failures": 10, "avg_ms": 120.0, "p95_ms": 400.0, "p99_ms": 900.0,
-        "duration_s": 300.0, "throughput": SteadyThroughput(rps=130.0, seconds=240.0, users=50),
+        "requests": 10_000,
+        "failures": 10,
+        "avg_ms": 120.0,
+        "p95_ms": 400.0,
+        "p99_ms": 900.0,
+        "duration_s": 300.0,
+        "throughput": SteadyThroughput(rps=130.0, seconds=240.0, users=50),
     }
     values.update(changes)
-    return RunMetrics(**values)  # type: ignore[arg-type]
+    return RunMetrics(**values)
 
 
 def verdict(result, name):
@@ -33,19 +37,33 @@ def test_a_run_within_every_threshold_passes_with_exit_code_zero() -> None:
     assert result.passed
     assert result.exit_code == 0
     assert {v.name for v in result.verdicts if v.outcome == "passed"} == {
-        "requests", "avg_response_time", "p95_response_time", "p99_response_time", "error_rate", "throughput"}
+        "requests",
+        "avg_response_time",
+        "p95_response_time",
+        "p99_response_time",
+        "error_rate",
+        "throughput",
+    }
     assert verdict(result, "stress_capacity").outcome == "skipped"
 
 
 @pytest.mark.parametrize(
     ("change", "name", "expected"),
     [
-        ({"avg_ms": 750.0}, "avg_response_time", "average 750 ms is not below 500 ms: over by 250 ms (50% over)"),
+        (
+            {"avg_ms": 750.0},
+            "avg_response_time",
+            "average 750 ms is not below 500 ms: over by 250 ms (50% over)",
+        ),
         ({"p95_ms": 1500.0}, "p95_response_time", "p95 1500 ms is not below 1000 ms: over by 500 ms"),
         ({"p99_ms": 2000.0}, "p99_response_time", "p99 2000 ms is not below 2000 ms: over by 0 ms"),
         ({"failures": 300}, "error_rate", "error rate 3.00% is not below 1.00%: over by 2.00% (300 of 10000"),
-        ({"throughput": SteadyThroughput(80.0, 240.0, 50)}, "throughput",
-         "throughput 80.0 req/s is below 100.0 req/s over 240 s steady at 50 users: short by 20.0 req/s (20%)"),
+        (
+            {"throughput": SteadyThroughput(80.0, 240.0, 50)},
+            "throughput",
+            "throughput 80.0 req/s is below 100.0 req/s over 240 s steady at 50 users: "
+            "short by 20.0 req/s (20%)",
+        ),
     ],
 )
 def test_each_breach_fails_the_gate_and_says_by_how_much(change: dict, name: str, expected: str) -> None:
@@ -102,11 +120,15 @@ def test_zero_error_budget_passes_a_flawless_run() -> None:
 
 
 def test_stress_is_judged_by_the_last_passing_user_count() -> None:
-    steps = [StepVerdict(10, True, 50.0, 0.0, 20.0), StepVerdict(20, True, 90.0, 0.0, 40.0),
-             StepVerdict(30, False, 700.0, 0.0, 41.0, "average 700 ms >= 500 ms")]
+    steps = [
+        StepVerdict(10, True, 50.0, 0.0, 20.0),
+        StepVerdict(20, True, 90.0, 0.0, 40.0),
+        StepVerdict(30, False, 700.0, 0.0, 41.0, "average 700 ms >= 500 ms"),
+    ]
     broke_early = evaluate(healthy(stress=StressResult(20, 30, steps)), Thresholds(), STRESS)
     assert broke_early.failures[0].message == (
-        "held the SLO only up to 20 users (broke at 30 users); needed 50: short by 30 users")
+        "held the SLO only up to 20 users (broke at 30 users); needed 50: short by 30 users"
+    )
     enough = evaluate(healthy(stress=StressResult(60, 70, steps)), Thresholds(), STRESS)
     assert enough.passed
     # Latency over the whole stress run is meaningless (it ramps until it breaks): not judged.

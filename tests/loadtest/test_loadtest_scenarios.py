@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from panel_loadtest.scenarios import MAX_SPAWN_RATE, ScenarioError, load_scenario, packaged_scenario_names
 
 
@@ -26,8 +25,10 @@ def test_packaged_scenarios_match_the_requirements() -> None:
     assert load_scenario("endurance").total_duration >= 3600
 
 
-@given(st.sampled_from(["smoke", "load", "spike", "endurance", "stress"]),
-       st.floats(min_value=0.01, max_value=10, allow_nan=False))
+@given(
+    st.sampled_from(["smoke", "load", "spike", "endurance", "stress"]),
+    st.floats(min_value=0.01, max_value=10, allow_nan=False),
+)
 def test_one_factor_scales_every_duration(name: str, factor: float) -> None:
     original = load_scenario(name)
     scaled = original.scaled(factor)
@@ -62,8 +63,9 @@ def test_a_custom_scenario_file_is_loaded_and_validated(tmp_path: Path) -> None:
         ("name: [unclosed\n", "not valid YAML"),
     ],
 )
-def test_a_broken_scenario_file_gets_a_message_naming_the_problem(tmp_path: Path, content: str,
-                                                                   message: str) -> None:
+def test_a_broken_scenario_file_gets_a_message_naming_the_problem(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(content)
     with pytest.raises(ScenarioError, match=message.replace("[", r"\[").replace(".", r"\.")):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from panel_loadtest.settings import SettingsError, load_settings
 
 
@@ -20,8 +19,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_are_the_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
     settings, thresholds = load_settings()
-    assert (thresholds.max_avg_ms, thresholds.max_error_rate, thresholds.min_rps, thresholds.min_rps_users) == (
-        500.0, 0.01, 100.0, 50)
+    assert (
+        thresholds.max_avg_ms,
+        thresholds.max_error_rate,
+        thresholds.min_rps,
+        thresholds.min_rps_users,
+    ) == (500.0, 0.01, 100.0, 50)
     assert settings.base_url == "http://127.0.0.1:8000"
     assert settings.scenario == "smoke"
 
@@ -57,5 +60,5 @@ def test_each_bad_value_gets_one_line_naming_its_variable(monkeypatch: pytest.Mo
 
 def test_an_unreadable_password_file_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LOADTEST_PASSWORD_FILE", str(tmp_path / "nope"))
-    with pytest.raises(SettingsError, match="LOADTEST_PASSWORD_FILE .* is unreadable"):
+    with pytest.raises(SettingsError, match=r"LOADTEST_PASSWORD_FILE .* is unreadable"):
         load_settings()

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from panel_loadtest.scenarios import StressRamp
 from panel_loadtest.settings import Thresholds
 from panel_loadtest.stress import StressController
 from panel_loadtest.timeline import Snapshot, WindowMetrics, steady_throughput
 
 
-def snap(t: float, requests: int, steady: bool = True, users: int = 50, failures: int = 0,
-         rt_sum: float = 0.0) -> Snapshot:
+def snap(
+    t: float, requests: int, steady: bool = True, users: int = 50, failures: int = 0, rt_sum: float = 0.0
+) -> Snapshot:
     return Snapshot(t, users, requests, failures, rt_sum, steady)
 
 
@@ -45,7 +45,9 @@ def test_steady_throughput_equals_requests_over_time_for_an_all_steady_run(incre
 
 
 def test_window_metrics_are_deltas() -> None:
-    window = WindowMetrics.between(snap(10, 100, failures=1, rt_sum=1000), snap(20, 300, failures=5, rt_sum=9000))
+    window = WindowMetrics.between(
+        snap(10, 100, failures=1, rt_sum=1000), snap(20, 300, failures=5, rt_sum=9000)
+    )
     assert (window.requests, window.failures, window.rps) == (200, 4, 20.0)
     assert window.avg_ms == pytest.approx(40.0)
     assert window.error_rate == pytest.approx(0.02)

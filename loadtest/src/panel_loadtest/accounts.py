@@ -78,8 +78,9 @@ def admin_token(client: httpx.Client, username: str, password: str) -> str:
     return str(response.json()["access_token"])
 
 
-def provision(base_url: str, admin_username: str, admin_password: str, prefix: str,
-              timeout: float = 10.0) -> dict[str, Account]:
+def provision(
+    base_url: str, admin_username: str, admin_password: str, prefix: str, timeout: float = 10.0
+) -> dict[str, Account]:
     """Make sure the operator and viewer accounts exist with their derived passwords."""
     accounts = accounts_for(admin_username, admin_password, prefix)
     with httpx.Client(base_url=base_url, timeout=timeout) as client:
@@ -101,12 +102,20 @@ def _ensure_account(client: httpx.Client, account: Account) -> None:
     if created.status_code in (200, 201):
         return
     if created.status_code == 403:
-        raise ProvisioningError(f"LOADTEST_USERNAME is not an admin: creating {account.username} was refused (403)")
+        raise ProvisioningError(
+            f"LOADTEST_USERNAME is not an admin: creating {account.username} was refused (403)"
+        )
     if created.status_code not in (400, 409, 422):
         raise ProvisioningError(f"creating account {account.username} failed: {_problem(created)}")
     existing = client.get("/api/v2/users", params={"q": account.username, "limit": 200})
-    match = next((u for u in _items(existing.json() if existing.is_success else [])
-                  if u.get("username") == account.username), None)
+    match = next(
+        (
+            u
+            for u in _items(existing.json() if existing.is_success else [])
+            if u.get("username") == account.username
+        ),
+        None,
+    )
     if match is None:
         raise ProvisioningError(f"creating account {account.username} failed: {_problem(created)}")
     updated = client.patch(

@@ -60,31 +60,90 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--scenario", envvar="LOADTEST_SCENARIO", default="smoke", show_default=True,
-              help="Packaged scenario (smoke, load, stress, spike, endurance) or a YAML file path.")
-@click.option("--host", envvar="PANEL_URL", default="http://127.0.0.1:8000", show_default=True,
-              help="Base URL of the panel under test.")
-@click.option("--duration-scale", envvar="LOADTEST_DURATION_SCALE", type=float, default=1.0, show_default=True,
-              help="Multiply every scenario duration, e.g. 0.1 for a short CI run of the same shape.")
-@click.option("--report-dir", envvar="LOADTEST_REPORT_DIR", type=click.Path(path_type=Path),
-              default=Path("loadtest-reports"), show_default=True,
-              help="Where summary.json, junit.xml, report.html and the CSV files go.")
-@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Run distributed on this machine: one master plus this many worker processes.")
-@click.option("--role", type=click.Choice(["standalone", "master", "worker"]), default="standalone",
-              show_default=True, help="For clusters: run only the master or only a worker.")
-@click.option("--expect-workers", envvar="LOADTEST_EXPECT_WORKERS", type=click.IntRange(min=1), default=1,
-              show_default=True, help="(--role master) start once this many workers have connected.")
-@click.option("--master-host", envvar="LOADTEST_MASTER_HOST", default="127.0.0.1", show_default=True,
-              help="(--role worker) the master's address.")
-@click.option("--master-port", envvar="LOADTEST_MASTER_PORT", type=int, default=DEFAULT_MASTER_PORT,
-              show_default=True, help="The master's port for workers.")
-@click.option("--locustfile", envvar="LOADTEST_LOCUSTFILE", type=click.Path(path_type=Path),
-              default=None, help="Use another locustfile instead of the packaged one.")
-@click.option("--tags", multiple=True, help="Only run tasks with these tags (read, write, v1, v2, cache, "
-              "etag, search, paginate, jobs, dashboard, oauth, admin). Repeatable.")
+@click.option(
+    "--scenario",
+    envvar="LOADTEST_SCENARIO",
+    default="smoke",
+    show_default=True,
+    help="Packaged scenario (smoke, load, stress, spike, endurance) or a YAML file path.",
+)
+@click.option(
+    "--host",
+    envvar="PANEL_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Base URL of the panel under test.",
+)
+@click.option(
+    "--duration-scale",
+    envvar="LOADTEST_DURATION_SCALE",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Multiply every scenario duration, e.g. 0.1 for a short CI run of the same shape.",
+)
+@click.option(
+    "--report-dir",
+    envvar="LOADTEST_REPORT_DIR",
+    type=click.Path(path_type=Path),
+    default=Path("loadtest-reports"),
+    show_default=True,
+    help="Where summary.json, junit.xml, report.html and the CSV files go.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Run distributed on this machine: one master plus this many worker processes.",
+)
+@click.option(
+    "--role",
+    type=click.Choice(["standalone", "master", "worker"]),
+    default="standalone",
+    show_default=True,
+    help="For clusters: run only the master or only a worker.",
+)
+@click.option(
+    "--expect-workers",
+    envvar="LOADTEST_EXPECT_WORKERS",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="(--role master) start once this many workers have connected.",
+)
+@click.option(
+    "--master-host",
+    envvar="LOADTEST_MASTER_HOST",
+    default="127.0.0.1",
+    show_default=True,
+    help="(--role worker) the master's address.",
+)
+@click.option(
+    "--master-port",
+    envvar="LOADTEST_MASTER_PORT",
+    type=int,
+    default=DEFAULT_MASTER_PORT,
+    show_default=True,
+    help="The master's port for workers.",
+)
+@click.option(
+    "--locustfile",
+    envvar="LOADTEST_LOCUSTFILE",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Use another locustfile instead of the packaged one.",
+)
+@click.option(
+    "--tags",
+    multiple=True,
+    help="Only run tasks with these tags (read, write, v1, v2, cache, "
+    "etag, search, paginate, jobs, dashboard, oauth, admin). Repeatable.",
+)
 @click.option("--exclude-tags", multiple=True, help="Skip tasks with these tags. Repeatable.")
-@click.option("--web-ui", is_flag=True, help="Interactive: serve Locust's web UI on :8089 instead of running headless.")
+@click.option(
+    "--web-ui", is_flag=True, help="Interactive: serve Locust's web UI on :8089 instead of running headless."
+)
 @click.argument("locust_args", nargs=-1, type=click.UNPROCESSED)
 def run(
     scenario: str,
@@ -115,13 +174,15 @@ def run(
     Passwords are read from the environment only, never from the command line.
     """
     env = dict(os.environ)
-    env.update({
-        "PANEL_URL": host,
-        "LOADTEST_SCENARIO": scenario,
-        "LOADTEST_DURATION_SCALE": str(duration_scale),
-        "LOADTEST_REPORT_DIR": str(report_dir.resolve()),
-        "LOADTEST_LOG_FORMAT": env.get("LOADTEST_LOG_FORMAT", "json"),
-    })
+    env.update(
+        {
+            "PANEL_URL": host,
+            "LOADTEST_SCENARIO": scenario,
+            "LOADTEST_DURATION_SCALE": str(duration_scale),
+            "LOADTEST_REPORT_DIR": str(report_dir.resolve()),
+            "LOADTEST_LOG_FORMAT": env.get("LOADTEST_LOG_FORMAT", "json"),
+        }
+    )
     problems = _validate(env)
     locustfile = locustfile or packaged_locustfile()
     if not locustfile.is_file():
@@ -135,8 +196,15 @@ def run(
     for flag, values in (("--tags", tags), ("--exclude-tags", exclude_tags)):
         if values:
             base += [flag, *values]
-    driver = [*base, "--host", host, "--html", str(report_dir / "report.html"),
-              "--csv", str(report_dir / "locust")]
+    driver = [
+        *base,
+        "--host",
+        host,
+        "--html",
+        str(report_dir / "report.html"),
+        "--csv",
+        str(report_dir / "locust"),
+    ]
     driver += ["--web-port", "8089"] if web_ui else ["--headless"]
     report_dir.mkdir(parents=True, exist_ok=True)
 
@@ -144,12 +212,34 @@ def run(
     if role == "worker":
         commands = [[*base, "--worker", "--master-host", master_host, "--master-port", str(master_port)]]
     elif role == "master":
-        commands = [[*driver, "--master", "--master-bind-port", str(master_port),
-                     "--expect-workers", str(expect_workers), "--expect-workers-max-wait", "300"]]
+        commands = [
+            [
+                *driver,
+                "--master",
+                "--master-bind-port",
+                str(master_port),
+                "--expect-workers",
+                str(expect_workers),
+                "--expect-workers-max-wait",
+                "300",
+            ]
+        ]
     elif workers:
         port = _free_port()
-        commands = [[*driver, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-                     "--expect-workers", str(workers), "--expect-workers-max-wait", "60"]]
+        commands = [
+            [
+                *driver,
+                "--master",
+                "--master-bind-host",
+                "127.0.0.1",
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(workers),
+                "--expect-workers-max-wait",
+                "60",
+            ]
+        ]
         commands += [[*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]] * workers
     else:
         commands = [driver]

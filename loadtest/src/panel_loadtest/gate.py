@@ -93,7 +93,11 @@ def _upper_bound(name: str, label: str, observed: float, limit: float, unit: str
     over = observed - limit
     relative = f" ({over / limit:.0%} over)" if limit else ""
     return Verdict(
-        name, "failed", observed, limit, unit,
+        name,
+        "failed",
+        observed,
+        limit,
+        unit,
         f"{label} {shown}{unit} is not below {bound}{unit}: over by {format(over, fmt)}{unit}{relative}",
     )
 
@@ -102,15 +106,18 @@ def _skipped(name: str, why: str) -> Verdict:
     return Verdict(name, "skipped", None, None, "", why)
 
 
-def evaluate(metrics: RunMetrics, thresholds: Thresholds, scenario: Scenario,
-             aborted: str | None = None) -> GateResult:
+def evaluate(
+    metrics: RunMetrics, thresholds: Thresholds, scenario: Scenario, aborted: str | None = None
+) -> GateResult:
     """Judge ``metrics`` against ``thresholds`` for the thresholds ``scenario`` asks for.
 
     An aborted run (it never started) is one error, with every threshold skipped.
     """
     if aborted is not None:
-        return GateResult([_skipped(name, "the run was aborted before it started") for name in THRESHOLD_NAMES],
-                          aborted=aborted)
+        return GateResult(
+            [_skipped(name, "the run was aborted before it started") for name in THRESHOLD_NAMES],
+            aborted=aborted,
+        )
     judged = set(scenario.judge)
     verdicts: list[Verdict] = []
     for name in THRESHOLD_NAMES:
@@ -119,15 +126,23 @@ def evaluate(metrics: RunMetrics, thresholds: Thresholds, scenario: Scenario,
             continue
         if name == "requests":
             if metrics.requests > 0:
-                verdicts.append(Verdict(name, "passed", metrics.requests, 1, "", f"{metrics.requests} requests"))
+                verdicts.append(
+                    Verdict(name, "passed", metrics.requests, 1, "", f"{metrics.requests} requests")
+                )
             else:
-                verdicts.append(Verdict(name, "failed", 0, 1, "", "no requests were made: is the panel reachable?"))
+                verdicts.append(
+                    Verdict(name, "failed", 0, 1, "", "no requests were made: is the panel reachable?")
+                )
             continue
         if metrics.requests == 0 and name != "stress_capacity":
-            verdicts.append(Verdict(name, "failed", None, None, "", f"{name}: nothing to measure (no requests)"))
+            verdicts.append(
+                Verdict(name, "failed", None, None, "", f"{name}: nothing to measure (no requests)")
+            )
             continue
         if name == "avg_response_time":
-            verdicts.append(_upper_bound(name, "average", metrics.avg_ms, thresholds.max_avg_ms, " ms", ".0f"))
+            verdicts.append(
+                _upper_bound(name, "average", metrics.avg_ms, thresholds.max_avg_ms, " ms", ".0f")
+            )
         elif name == "p95_response_time":
             verdicts.append(_upper_bound(name, "p95", metrics.p95_ms, thresholds.max_p95_ms, " ms", ".0f"))
         elif name == "p99_response_time":
@@ -147,7 +162,11 @@ def _error_rate(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
     if rate < limit or (limit == 0 and rate == 0):
         return Verdict("error_rate", "passed", rate, limit, "", f"error rate {rate:.2%} < {limit:.2%}")
     return Verdict(
-        "error_rate", "failed", rate, limit, "",
+        "error_rate",
+        "failed",
+        rate,
+        limit,
+        "",
         f"error rate {rate:.2%} is not below {limit:.2%}: over by {rate - limit:.2%} ({detail})",
     )
 
@@ -157,16 +176,32 @@ def _throughput(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
     if thresholds.min_rps == 0:
         return _skipped("throughput", "LOADTEST_MIN_RPS is 0")
     if steady is None:
-        return Verdict("throughput", "failed", None, None, " req/s",
-                       "throughput: the run had no steady phase to measure (was it cut short?)")
+        return Verdict(
+            "throughput",
+            "failed",
+            None,
+            None,
+            " req/s",
+            "throughput: the run had no steady phase to measure (was it cut short?)",
+        )
     required = thresholds.required_rps(steady.users)
     basis = f"over {steady.seconds:.0f} s steady at {steady.users} users"
     if steady.rps >= required:
-        return Verdict("throughput", "passed", steady.rps, required, " req/s",
-                       f"throughput {steady.rps:.1f} req/s >= {required:.1f} req/s {basis}")
+        return Verdict(
+            "throughput",
+            "passed",
+            steady.rps,
+            required,
+            " req/s",
+            f"throughput {steady.rps:.1f} req/s >= {required:.1f} req/s {basis}",
+        )
     short = required - steady.rps
     return Verdict(
-        "throughput", "failed", steady.rps, required, " req/s",
+        "throughput",
+        "failed",
+        steady.rps,
+        required,
+        " req/s",
         f"throughput {steady.rps:.1f} req/s is below {required:.1f} req/s {basis}: "
         f"short by {short:.1f} req/s ({short / required:.0%})",
     )
@@ -175,14 +210,26 @@ def _throughput(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
 def _stress_capacity(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
     result = metrics.stress
     if result is None:
-        return Verdict("stress_capacity", "failed", None, None, " users", "stress capacity: no step was judged")
+        return Verdict(
+            "stress_capacity", "failed", None, None, " users", "stress capacity: no step was judged"
+        )
     limit = thresholds.stress_min_users
     last = result.last_passing_users
     broke = f"broke at {result.breaking_users} users" if result.broke else "never broke"
     if last >= limit:
-        return Verdict("stress_capacity", "passed", last, limit, " users",
-                       f"held the SLO up to {last} users ({broke}); needed {limit}")
+        return Verdict(
+            "stress_capacity",
+            "passed",
+            last,
+            limit,
+            " users",
+            f"held the SLO up to {last} users ({broke}); needed {limit}",
+        )
     return Verdict(
-        "stress_capacity", "failed", last, limit, " users",
+        "stress_capacity",
+        "failed",
+        last,
+        limit,
+        " users",
         f"held the SLO only up to {last} users ({broke}); needed {limit}: short by {limit - last} users",
     )

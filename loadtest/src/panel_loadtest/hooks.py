@@ -58,8 +58,10 @@ def on_init(environment: Environment, runner: Runner | None = None, **_: Any) ->
         logger.error("load test aborted before start", extra={"reason": ctx.aborted})
         _finish(environment)
         sys.exit(environment.process_exit_code or 2)
-    logger.info("test accounts ready", extra={"operator": ctx.accounts["operator"].username,
-                                              "viewer": ctx.accounts["viewer"].username})
+    logger.info(
+        "test accounts ready",
+        extra={"operator": ctx.accounts["operator"].username, "viewer": ctx.accounts["viewer"].username},
+    )
 
 
 def _ship_counters(client_id: str, data: dict[str, Any]) -> None:
@@ -151,13 +153,15 @@ def _finish(environment: Environment) -> GateResult:
 def _per_request(environment: Environment) -> list[dict[str, Any]]:
     rows = []
     for entry in sorted(environment.stats.entries.values(), key=lambda e: (e.name, e.method)):
-        rows.append({
-            "name": entry.name,
-            "method": entry.method,
-            "requests": entry.num_requests,
-            "failures": entry.num_failures,
-            "avg_ms": round(float(entry.avg_response_time), 2),
-            "p95_ms": entry.get_response_time_percentile(0.95),
-            "max_ms": entry.max_response_time,
-        })
+        rows.append(
+            {
+                "name": entry.name,
+                "method": entry.method,
+                "requests": entry.num_requests,
+                "failures": entry.num_failures,
+                "avg_ms": round(float(entry.avg_response_time), 2),
+                "p95_ms": entry.get_response_time_percentile(0.95),
+                "max_ms": entry.max_response_time,
+            }
+        )
     return rows

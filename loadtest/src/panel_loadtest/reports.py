@@ -81,8 +81,9 @@ def junit_xml(gate: GateResult, scenario_name: str, duration_s: float) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def write_reports(report_dir: Path, summary: dict[str, object], gate: GateResult, scenario_name: str,
-                  duration_s: float) -> list[Path]:
+def write_reports(
+    report_dir: Path, summary: dict[str, object], gate: GateResult, scenario_name: str, duration_s: float
+) -> list[Path]:
     report_dir.mkdir(parents=True, exist_ok=True)
     summary_path = report_dir / SUMMARY_FILE
     summary_path.write_text(json.dumps(summary, indent=2, sort_keys=False) + "\n")

@@ -15,10 +15,32 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-THRESHOLD_NAMES = ("requests", "avg_response_time", "p95_response_time", "p99_response_time", "error_rate",
-                   "throughput", "stress_capacity")
-ThresholdName = Literal["requests", "avg_response_time", "p95_response_time", "p99_response_time",
-                        "error_rate", "throughput", "stress_capacity"]
+THRESHOLD_NAMES = (
+    "requests",
+    "avg_response_time",
+    "p95_response_time",
+    "p99_response_time",
+    "error_rate",
+    "throughput",
+    "stress_capacity",
+)
+ThresholdName = Literal[
+    "requests",
+    "avg_response_time",
+    "p95_response_time",
+    "p99_response_time",
+    "error_rate",
+    "throughput",
+    "stress_capacity",
+]
+
+DEFAULT_JUDGED: list[ThresholdName] = [
+    "requests",
+    "avg_response_time",
+    "p95_response_time",
+    "p99_response_time",
+    "error_rate",
+]
 
 # Locust warns above 100 spawns/s per process; scaled-down ramps never ask for more.
 MAX_SPAWN_RATE = 100.0
@@ -33,20 +55,20 @@ class Stage(BaseModel):
 
     duration: float = Field(gt=0, description="seconds this stage lasts (before scaling)")
     users: int = Field(ge=0)
-    spawn_rate: float = Field(10.0, gt=0, description="users started or stopped per second")
-    steady: bool = Field(True, description="whether throughput is judged during this stage")
+    spawn_rate: float = Field(default=10.0, gt=0, description="users started or stopped per second")
+    steady: bool = Field(default=True, description="whether throughput is judged during this stage")
 
 
 class StressRamp(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_users: int = Field(10, gt=0)
-    step_users: int = Field(10, gt=0)
-    step_duration: float = Field(60.0, gt=0, description="seconds per step (before scaling)")
-    max_users: int = Field(500, gt=0)
-    spawn_rate: float = Field(10.0, gt=0)
+    start_users: int = Field(default=10, gt=0)
+    step_users: int = Field(default=10, gt=0)
+    step_duration: float = Field(default=60.0, gt=0, description="seconds per step (before scaling)")
+    max_users: int = Field(default=500, gt=0)
+    spawn_rate: float = Field(default=10.0, gt=0)
     settle_fraction: float = Field(
-        0.5, ge=0, lt=1, description="first part of each step left out of its verdict (ramp-up noise)"
+        default=0.5, ge=0, lt=1, description="first part of each step left out of its verdict (ramp-up noise)"
     )
 
 
@@ -59,12 +81,10 @@ class Scenario(BaseModel):
     stages: Annotated[list[Stage], Field(default_factory=list)]
     stress: StressRamp | None = None
     one_user_per_role: bool = Field(
-        False, description="spawn exactly one admin, one operator and one viewer (stages must ask for 3 users)"
+        default=False,
+        description="spawn exactly one admin, one operator and one viewer (stages must ask for 3 users)",
     )
-    judge: list[ThresholdName] = Field(
-        default_factory=lambda: ["requests", "avg_response_time", "p95_response_time", "p99_response_time",
-                                 "error_rate"]
-    )
+    judge: list[ThresholdName] = Field(default_factory=lambda: list(DEFAULT_JUDGED))
 
     @model_validator(mode="after")
     def _shape_matches_kind(self) -> Scenario:
@@ -139,7 +159,9 @@ def load_scenario(name_or_path: str) -> Scenario:
     else:
         if name_or_path not in packaged_scenario_names():
             known = ", ".join(packaged_scenario_names())
-            raise ScenarioError(f"unknown scenario {name_or_path!r}; choose one of {known} or give a YAML file path")
+            raise ScenarioError(
+                f"unknown scenario {name_or_path!r}; choose one of {known} or give a YAML file path"
+            )
         text = (resources.files("panel_loadtest") / "scenarios" / f"{name_or_path}.yaml").read_text()
         origin = f"packaged scenario {name_or_path}"
     try:
@@ -152,6 +174,7 @@ def load_scenario(name_or_path: str) -> Scenario:
         return Scenario.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or 'scenario'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(part) for part in err['loc']) or 'scenario'}: {err['msg']}"
+            for err in exc.errors()
         )
         raise ScenarioError(f"{origin} is invalid: {problems}") from None

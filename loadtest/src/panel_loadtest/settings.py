@@ -18,13 +18,17 @@ class Thresholds(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOADTEST_", extra="ignore")
 
-    max_avg_ms: float = Field(500.0, gt=0, description="average response time must stay below this")
-    max_p95_ms: float = Field(1000.0, gt=0, description="95th percentile response time bound")
-    max_p99_ms: float = Field(2000.0, gt=0, description="99th percentile response time bound")
-    max_error_rate: float = Field(0.01, ge=0, le=1, description="failed requests / all requests, 0-1")
-    min_rps: float = Field(100.0, ge=0, description="required steady throughput at min_rps_users users")
-    min_rps_users: int = Field(50, gt=0, description="user count at which min_rps applies")
-    stress_min_users: int = Field(50, ge=0, description="stress: the last passing user count must reach this")
+    max_avg_ms: float = Field(default=500.0, gt=0, description="average response time must stay below this")
+    max_p95_ms: float = Field(default=1000.0, gt=0, description="95th percentile response time bound")
+    max_p99_ms: float = Field(default=2000.0, gt=0, description="99th percentile response time bound")
+    max_error_rate: float = Field(default=0.01, ge=0, le=1, description="failed requests / all requests, 0-1")
+    min_rps: float = Field(
+        default=100.0, ge=0, description="required steady throughput at min_rps_users users"
+    )
+    min_rps_users: int = Field(default=50, gt=0, description="user count at which min_rps applies")
+    stress_min_users: int = Field(
+        default=50, ge=0, description="stress: the last passing user count must reach this"
+    )
 
     def required_rps(self, steady_users: int) -> float:
         """The throughput a run with ``steady_users`` users must reach (linear in the user count)."""
@@ -36,22 +40,28 @@ class LoadTestSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="LOADTEST_", extra="ignore", populate_by_name=True)
 
-    panel_url: HttpUrl = Field(HttpUrl("http://127.0.0.1:8000"), validation_alias="PANEL_URL")
-    username: str = Field("admin", min_length=1)
+    panel_url: HttpUrl = Field(default=HttpUrl("http://127.0.0.1:8000"), validation_alias="PANEL_URL")
+    username: str = Field(default="admin", min_length=1)
     password: SecretStr | None = None
     password_file: Path | None = None
-    scenario: str = Field("smoke", min_length=1, description="a packaged scenario name or a YAML file path")
-    duration_scale: float = Field(1.0, gt=0, le=100, description="multiplies every scenario duration")
+    scenario: str = Field(
+        default="smoke", min_length=1, description="a packaged scenario name or a YAML file path"
+    )
+    duration_scale: float = Field(default=1.0, gt=0, le=100, description="multiplies every scenario duration")
     report_dir: Path = Path("loadtest-reports")
-    account_prefix: str = Field("loadtest", pattern=r"^[a-z][a-z0-9-]{0,30}$")
-    weight_admin: int = Field(1, ge=0)
-    weight_operator: int = Field(3, ge=0)
-    weight_viewer: int = Field(6, ge=0)
-    wait_min: float = Field(0.1, ge=0, description="think time between tasks, lower bound (seconds)")
-    wait_max: float = Field(0.7, ge=0, description="think time between tasks, upper bound (seconds)")
-    job_poll_timeout: float = Field(30.0, gt=0, description="give up polling a check job after this")
-    token_refresh_margin: float = Field(30.0, ge=0, description="refresh the JWT this long before expiry")
-    ready_timeout: float = Field(60.0, ge=0, description="wait this long for the panel's /readyz at start")
+    account_prefix: str = Field(default="loadtest", pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    weight_admin: int = Field(default=1, ge=0)
+    weight_operator: int = Field(default=3, ge=0)
+    weight_viewer: int = Field(default=6, ge=0)
+    wait_min: float = Field(default=0.1, ge=0, description="think time between tasks, lower bound (seconds)")
+    wait_max: float = Field(default=0.7, ge=0, description="think time between tasks, upper bound (seconds)")
+    job_poll_timeout: float = Field(default=30.0, gt=0, description="give up polling a check job after this")
+    token_refresh_margin: float = Field(
+        default=30.0, ge=0, description="refresh the JWT this long before expiry"
+    )
+    ready_timeout: float = Field(
+        default=60.0, ge=0, description="wait this long for the panel's /readyz at start"
+    )
 
     @model_validator(mode="after")
     def _read_secret_file_and_check_ranges(self) -> Self:
@@ -59,7 +69,9 @@ class LoadTestSettings(BaseSettings):
             try:
                 self.password = SecretStr(self.password_file.read_text().strip())
             except OSError as exc:
-                raise ValueError(f"LOADTEST_PASSWORD_FILE {self.password_file} is unreadable: {exc.strerror}") from None
+                raise ValueError(
+                    f"LOADTEST_PASSWORD_FILE {self.password_file} is unreadable: {exc.strerror}"
+                ) from None
         if self.wait_max < self.wait_min:
             raise ValueError("LOADTEST_WAIT_MAX must be >= LOADTEST_WAIT_MIN")
         if self.weight_admin + self.weight_operator + self.weight_viewer == 0:
@@ -73,8 +85,12 @@ class LoadTestSettings(BaseSettings):
     def admin_password(self) -> str:
         """The bootstrap admin's password, or a clear error when neither variable is set."""
         if self.password is None or not self.password.get_secret_value():
-            raise SettingsError(["LOADTEST_PASSWORD (or LOADTEST_PASSWORD_FILE) is not set: give the password "
-                                 "of the admin account LOADTEST_USERNAME that creates the test accounts"])
+            raise SettingsError(
+                [
+                    "LOADTEST_PASSWORD (or LOADTEST_PASSWORD_FILE) is not set: give the password "
+                    "of the admin account LOADTEST_USERNAME that creates the test accounts"
+                ]
+            )
         return self.password.get_secret_value()
 
 

@@ -7,6 +7,7 @@ uses only the intervals the scenario marks as steady.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -60,7 +61,7 @@ def steady_throughput(snapshots: list[Snapshot]) -> SteadyThroughput | None:
     seconds = 0.0
     requests = 0
     users = 0
-    for before, after in zip(snapshots, snapshots[1:], strict=False):
+    for before, after in itertools.pairwise(snapshots):
         if before.steady and after.steady and after.elapsed > before.elapsed:
             seconds += after.elapsed - before.elapsed
             requests += after.requests - before.requests

@@ -113,7 +113,9 @@ class PanelUser(FastHttpUser):
                 return response
             if response.status_code == 401:
                 self.token_expires_at = 0.0  # log in again before the next call
-            response.failure(f"{method} {route}: expected HTTP {'/'.join(map(str, allowed))}, got {response.status_code}")
+            response.failure(
+                f"{method} {route}: expected HTTP {'/'.join(map(str, allowed))}, got {response.status_code}"
+            )
             return None
 
     def remember_ids(self, items: Iterable[Any]) -> None:
@@ -135,28 +137,30 @@ class PanelUser(FastHttpUser):
         response = self.api("GET", path, "/api/v2/servers", expect=(200, 304), headers=headers)
         if response is None:
             return
-        self.ctx.counters.record_cache_header(response.headers.get("X-Cache"))
+        self.ctx.counters.record_cache_header(_header(response, "X-Cache"))
         if response.status_code == 304:
             self.ctx.counters.add("etag_not_modified")
             return
         if headers:
             self.ctx.counters.add("etag_full_response")
-        if etag := response.headers.get("ETag"):
+        if etag := _header(response, "ETag"):
             self.etags[path] = etag
         self.remember_ids(_json(response).get("items", []))
 
     @tag("read", "v2", "search")
     @task(4)
     def search_and_filter_servers(self) -> None:
-        query = random.choice([
-            {"q": self.ctx.settings.account_prefix, "sort": "name", "limit": "10"},
-            {"status": random.choice(["up", "down", "unknown"]), "limit": "10"},
-            {"tag": "loadtest", "sort": "-name", "limit": "10"},
-            {"owner": self.account.username, "limit": "10"},
-        ])
+        query = random.choice(
+            [
+                {"q": self.ctx.settings.account_prefix, "sort": "name", "limit": "10"},
+                {"status": random.choice(["up", "down", "unknown"]), "limit": "10"},
+                {"tag": "loadtest", "sort": "-name", "limit": "10"},
+                {"owner": self.account.username, "limit": "10"},
+            ]
+        )
         response = self.api("GET", "/api/v2/servers", "/api/v2/servers?<filter>", params=query)
         if response is not None:
-            self.ctx.counters.record_cache_header(response.headers.get("X-Cache"))
+            self.ctx.counters.record_cache_header(_header(response, "X-Cache"))
 
     @tag("read", "v2", "paginate")
     @task(3)
@@ -175,7 +179,7 @@ class PanelUser(FastHttpUser):
     def summary(self) -> None:
         response = self.api("GET", "/api/v2/summary", "/api/v2/summary")
         if response is not None:
-            self.ctx.counters.record_cache_header(response.headers.get("X-Cache"))
+            self.ctx.counters.record_cache_header(_header(response, "X-Cache"))
 
     @tag("read", "v2")
     @task(4)
@@ -194,7 +198,7 @@ class PanelUser(FastHttpUser):
         response = self.api("GET", "/api/v1/servers", "/api/v1/servers")
         if response is None:
             return
-        if response.headers.get("Deprecation"):
+        if _header(response, "Deprecation"):
             self.ctx.counters.add("v1_deprecation_header")
         body = _json_any(response)
         if isinstance(body, list):
@@ -213,7 +217,9 @@ class PanelUser(FastHttpUser):
         """The HTML dashboard with a form-login session cookie (separate from the JWT)."""
         if not self.dashboard_logged_in and not self.dashboard_log_in():
             return
-        with self.client.get("/", name=self.named("/"), allow_redirects=False, catch_response=True) as response:
+        with self.client.get(
+            "/", name=self.named("/"), allow_redirects=False, catch_response=True
+        ) as response:
             if response.status_code == 200:
                 response.success()
             else:
@@ -245,7 +251,10 @@ class PanelUser(FastHttpUser):
     def oauth_login_redirect(self) -> None:
         """The panel's side of OAuth2: it must redirect to the identity provider (not follow it)."""
         with self.client.get(
-            "/auth/oidc/login", name=self.named("/auth/oidc/login"), allow_redirects=False, catch_response=True
+            "/auth/oidc/login",
+            name=self.named("/auth/oidc/login"),
+            allow_redirects=False,
+            catch_response=True,
         ) as response:
             if response.status_code in (302, 303, 307):
                 response.success()
@@ -312,7 +321,9 @@ class WriterUser(PanelUser):
         if len(self.own_ids) >= MAX_OWN_SERVERS:
             self.delete_server(self.own_ids[0])
             return
-        response = self.api("POST", "/api/v2/servers", "/api/v2/servers", expect=(201,), json=self.server_body())
+        response = self.api(
+            "POST", "/api/v2/servers", "/api/v2/servers", expect=(201,), json=self.server_body()
+        )
         if response is not None and "id" in _json(response):
             self.own_ids.append(_json(response)["id"])
 
@@ -321,8 +332,12 @@ class WriterUser(PanelUser):
     def update_server(self) -> None:
         if self.own_ids:
             server_id = random.choice(self.own_ids)
-            self.api("PATCH", f"/api/v2/servers/{server_id}", "/api/v2/servers/<id>",
-                     json={"tags": ["loadtest", self.role, f"rev-{random.randint(1, 9)}"]})
+            self.api(
+                "PATCH",
+                f"/api/v2/servers/{server_id}",
+                "/api/v2/servers/<id>",
+                json={"tags": ["loadtest", self.role, f"rev-{random.randint(1, 9)}"]},
+            )
 
     @tag("write", "v2")
     @task(1)
@@ -350,8 +365,9 @@ class WriterUser(PanelUser):
         if not self.own_ids:
             return
         server_id = random.choice(self.own_ids)
-        response = self.api("POST", f"/api/v2/servers/{server_id}/check", "/api/v2/servers/<id>/check",
-                            expect=(202,))
+        response = self.api(
+            "POST", f"/api/v2/servers/{server_id}/check", "/api/v2/servers/<id>/check", expect=(202,)
+        )
         if response is not None:
             self.wait_for_job(_json(response))
 
@@ -424,3 +440,8 @@ def _json_any(response: FastResponse | None) -> Any:
 def _json(response: FastResponse | None) -> dict[str, Any]:
     body = _json_any(response)
     return body if isinstance(body, dict) else {}
+
+
+def _header(response: FastResponse, name: str) -> str | None:
+    value = response.headers.get(name) if response.headers is not None else None
+    return str(value) if value is not None else None
