@@ -21,10 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner, Result
-
-from support.servers import free_port, wait_for_port
-
 from panel_backup.cli import main
+from support.servers import free_port, wait_for_port
 
 S3_KEY_ID = "backup-test-key-id"
 S3_SECRET = "backup-test-secret-value"
@@ -123,7 +121,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
     def _handle(self) -> None:
         body = self._body()
         if self.server.should_fail(self.command, self.path):
-            payload = b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>injected</Message></Error>"
+            payload = (
+                b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>injected</Message></Error>"
+            )
             self.send_response(500)
             self.send_header("Content-Type", "application/xml")
             self.send_header("Content-Length", str(len(payload)))
@@ -131,7 +131,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(payload)
             return
         upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")}
+        headers = {
+            k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")
+        }
         headers["Content-Length"] = str(len(body))
         upstream.request(self.command, self.path, body=body, headers=headers)
         response = upstream.getresponse()
@@ -197,8 +199,10 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer(free_port(), mailbox)
 
     def authenticate(smtp: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == server.username and (
-            auth_data.password.decode() == server.password
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == server.username
+            and (auth_data.password.decode() == server.password)
         )
         if ok:
             mailbox.logins.append(auth_data.login.decode())

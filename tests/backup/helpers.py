@@ -31,14 +31,22 @@ def seed_database(url: str, *, rows: int = 2000, random_bytes_rows: int = 0) -> 
         CREATE TABLE audit.events (id bigserial PRIMARY KEY, payload bytea);
         """,
     )
-    sql(url, "INSERT INTO servers (name, address, port) SELECT 'srv-' || g, '10.0.0.' || g %% 250, 22 "
-             "FROM generate_series(1, %s) g", (rows,))
-    sql(url, "INSERT INTO checks (server_id, ok) SELECT 1 + g %% %s, g %% 3 = 0 FROM generate_series(1, %s) g",
-        (rows, rows * 3))
+    sql(
+        url,
+        "INSERT INTO servers (name, address, port) SELECT 'srv-' || g, '10.0.0.' || g %% 250, 22 "
+        "FROM generate_series(1, %s) g",
+        (rows,),
+    )
+    sql(
+        url,
+        "INSERT INTO checks (server_id, ok) SELECT 1 + g %% %s, g %% 3 = 0 FROM generate_series(1, %s) g",
+        (rows, rows * 3),
+    )
     if random_bytes_rows:
         sql(
             url,
-            "INSERT INTO audit.events (payload) SELECT decode(md5(random()::text) || md5(random()::text), 'hex') "
+            "INSERT INTO audit.events (payload) "
+            "SELECT decode(md5(random()::text) || md5(random()::text), 'hex') "
             "FROM generate_series(1, %s)",
             (random_bytes_rows,),
         )

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
-
 from panel_backup.locking import storage_lock
 from panel_backup.manifest import Compression, Encryption, Manifest, write_manifest
 from panel_backup.pipeline import Encoder
@@ -46,7 +45,9 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 def test_files_round_trip_with_excludes(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
     uploads = _uploads(tmp_path)
-    env = _env(tmp_path / "store", age_key, BACKUP_FILES_PATHS=str(uploads), BACKUP_FILES_EXCLUDE="*.tmp,cache")
+    env = _env(
+        tmp_path / "store", age_key, BACKUP_FILES_PATHS=str(uploads), BACKUP_FILES_EXCLUDE="*.tmp,cache"
+    )
     assert run_cli(["create", "files"], env).exit_code == 0
     out = tmp_path / "restored"
     result = run_cli(["restore", "latest", "--component", "files", "--to", str(out)], env)
@@ -57,7 +58,9 @@ def test_files_round_trip_with_excludes(tmp_path: Path, age_key: AgeKey, run_cli
     assert refused.exit_code == 2 and "not empty" in refused.stderr
 
 
-def test_config_backup_leaves_secrets_out(tmp_path: Path, age_key: AgeKey, run_cli: Any, monkeypatch: Any) -> None:
+def test_config_backup_leaves_secrets_out(
+    tmp_path: Path, age_key: AgeKey, run_cli: Any, monkeypatch: Any
+) -> None:
     # A ConfigMap mount: keys are symlinks into a timestamped folder behind `..data`.
     config = tmp_path / "config"
     data = config / "..2026_01_01_00_00_00.000000001"
@@ -118,7 +121,9 @@ def test_restore_refuses_path_traversal(tmp_path: Path, age_key: AgeKey, run_cli
         ),
     )
     out = tmp_path / "restore-here"
-    result = run_cli(["restore", backup_id, "--component", "files", "--to", str(out)], _env(tmp_path / "store", age_key))
+    result = run_cli(
+        ["restore", backup_id, "--component", "files", "--to", str(out)], _env(tmp_path / "store", age_key)
+    )
     assert result.exit_code == 1
     assert "path traversal" in result.stderr
     assert not (tmp_path / "escaped.txt").exists()
@@ -138,7 +143,9 @@ def test_overlapping_files_runs_are_refused_and_expired_locks_are_taken_over(
 
     stale = store / "locks" / "files.json"
     stale.parent.mkdir(exist_ok=True)
-    stale.write_text(json.dumps({"owner": "dead", "host": "gone", "pid": 1, "expires_at": "2000-01-01T00:00:00+00:00"}))
+    stale.write_text(
+        json.dumps({"owner": "dead", "host": "gone", "pid": 1, "expires_at": "2000-01-01T00:00:00+00:00"})
+    )
     assert run_cli(["create", "files"], env).exit_code == 0
     assert not stale.exists()
 

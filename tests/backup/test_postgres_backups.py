@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg2
 import pytest
-
 from panel_backup.locking import advisory_key
 
 from .conftest import S3_KEY_ID, S3_SECRET, AgeKey, MotoServer
@@ -42,7 +41,12 @@ def _s3_env(moto: MotoServer, bucket: str, endpoint: str | None = None, **extra:
 
 
 def test_round_trip_to_s3_restore_and_drill(
-    postgres_server: Any, postgres_database: str, moto_server: MotoServer, s3_bucket: str, age_key: AgeKey, run_cli: Any
+    postgres_server: Any,
+    postgres_database: str,
+    moto_server: MotoServer,
+    s3_bucket: str,
+    age_key: AgeKey,
+    run_cli: Any,
 ) -> None:
     # Enough incompressible data for a real multipart upload (two 5 MiB parts).
     seed_database(postgres_database, random_bytes_rows=250_000)
@@ -74,7 +78,9 @@ def test_round_trip_to_s3_restore_and_drill(
     assert drill.exit_code == 0, drill.output
     report = json.loads(drill.stdout)
     assert report["ok"] and report["rows"] == sum(expected.values())
-    leftovers = sql(postgres_server.url(), "SELECT datname FROM pg_database WHERE datname LIKE 'panel_drill_%'")
+    leftovers = sql(
+        postgres_server.url(), "SELECT datname FROM pg_database WHERE datname LIKE 'panel_drill_%'"
+    )
     assert leftovers == []
     postgres_server.drop_database(target_name)
 
@@ -109,7 +115,7 @@ def test_stock_tools_restore_the_artifact(
         "PGPASSWORD": postgres_server.password,
     }
     pg_restore = postgres_server.bin_dir / "pg_restore"
-    subprocess.run(
+    subprocess.run(  # noqa: S602 - the documented stock-tool pipeline, verbatim
         f"age -d -i {age_key.path} {artifact} | zstd -d | {pg_restore} --no-owner -d {target}",
         shell=True,
         check=True,
@@ -206,7 +212,9 @@ def test_overlapping_database_runs_are_refused(
     assert result.exit_code == 4
     assert "another `panel-backup create database` run holds the lock" in result.stderr
     assert manifests_in(tmp_path) == []
-    assert run_cli(["create", "database"], _env(postgres_database, f"file://{tmp_path}", age_key)).exit_code == 0
+    assert (
+        run_cli(["create", "database"], _env(postgres_database, f"file://{tmp_path}", age_key)).exit_code == 0
+    )
 
 
 def test_wrong_key_gives_a_clear_error(

@@ -25,7 +25,12 @@ def _smtp_env(server: SmtpServer) -> dict[str, str]:
 
 
 def test_failure_mail_is_sent_when_s3_is_unreachable(
-    tmp_path: Path, age_key: AgeKey, smtp_server: SmtpServer, mailbox: Mailbox, webhook: WebhookReceiver, run_cli: Any
+    tmp_path: Path,
+    age_key: AgeKey,
+    smtp_server: SmtpServer,
+    mailbox: Mailbox,
+    webhook: WebhookReceiver,
+    run_cli: Any,
 ) -> None:
     env = {
         "BACKUP_TARGET": "s3://backups/panel",
@@ -70,7 +75,9 @@ def test_success_mail_is_optional_and_names_the_backup(
     assert json.loads(created.stdout)["id"] in message.get_payload()
 
 
-def test_metrics_textfile_keeps_each_type_and_the_last_success(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
+def test_metrics_textfile_keeps_each_type_and_the_last_success(
+    tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.txt").write_text("a")
     textfile = tmp_path / "panel_backup.prom"
@@ -104,10 +111,16 @@ def test_every_settings_problem_is_reported_on_its_own_line(run_cli: Any) -> Non
 
 
 def test_missing_key_and_unreadable_secret_file_are_config_errors(tmp_path: Path, run_cli: Any) -> None:
-    result = run_cli(["create", "files"], {"BACKUP_TARGET": f"file://{tmp_path}", "BACKUP_FILES_PATHS": str(tmp_path)})
+    result = run_cli(
+        ["create", "files"], {"BACKUP_TARGET": f"file://{tmp_path}", "BACKUP_FILES_PATHS": str(tmp_path)}
+    )
     assert result.exit_code == 2 and "no encryption key" in result.stderr
-    result = run_cli(["list"], {"BACKUP_TARGET": f"file://{tmp_path}", "AWS_SECRET_ACCESS_KEY_FILE": "/nonexistent"})
-    assert result.exit_code == 2 and "AWS_SECRET_ACCESS_KEY_FILE=/nonexistent: cannot read it" in result.stderr
+    result = run_cli(
+        ["list"], {"BACKUP_TARGET": f"file://{tmp_path}", "AWS_SECRET_ACCESS_KEY_FILE": "/nonexistent"}
+    )
+    assert (
+        result.exit_code == 2 and "AWS_SECRET_ACCESS_KEY_FILE=/nonexistent: cannot read it" in result.stderr
+    )
 
 
 def test_database_password_never_appears_in_output(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
@@ -142,9 +155,13 @@ def test_schedule_backs_up_sqlite_out_of_the_box(
     (listed,) = json.loads(run_cli(["list", "--json"], env).stdout)
     assert listed["source"]["engine"] == "sqlite"
     restored = tmp_path / "restored.db"
-    assert run_cli(["restore", "latest", "--component", "database", "--to", str(restored)], env).exit_code == 0
+    assert (
+        run_cli(["restore", "latest", "--component", "database", "--to", str(restored)], env).exit_code == 0
+    )
     with sqlite3.connect(restored) as conn:
         assert conn.execute("SELECT count(*) FROM servers").fetchone()[0] == 250
 
     bad = run_cli(["schedule"], {**env, "BACKUP_SCHEDULE_DATABASE": "every night"})
-    assert bad.exit_code == 2 and "BACKUP_SCHEDULE_DATABASE='every night': not a cron expression" in bad.stderr
+    assert (
+        bad.exit_code == 2 and "BACKUP_SCHEDULE_DATABASE='every night': not a cron expression" in bad.stderr
+    )

@@ -9,7 +9,6 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from panel_backup.retention import Candidate, plan
 from panel_backup.settings import RetentionPolicy
 
@@ -24,6 +23,7 @@ histories = st.lists(
     unique=True,
 ).map(lambda minutes: [Candidate(f"b{i:03d}", START + timedelta(minutes=m)) for i, m in enumerate(minutes)])
 
+
 def _policy(last: int, daily: int, weekly: int, monthly: int) -> RetentionPolicy | None:
     try:
         return RetentionPolicy(last=last, daily=daily, weekly=weekly, monthly=monthly)
@@ -31,9 +31,9 @@ def _policy(last: int, daily: int, weekly: int, monthly: int) -> RetentionPolicy
         return None
 
 
-policies = st.builds(_policy, st.integers(0, 5), st.integers(0, 10), st.integers(0, 6), st.integers(0, 14)).filter(
-    lambda p: p is not None
-)
+policies = st.builds(
+    _policy, st.integers(0, 5), st.integers(0, 10), st.integers(0, 6), st.integers(0, 14)
+).filter(lambda p: p is not None)
 
 
 @given(histories, policies)
@@ -44,7 +44,9 @@ def test_the_newest_backup_is_never_deleted(history: list[Candidate], policy: Re
 
 
 @given(histories, policies)
-def test_every_backup_gets_exactly_one_decision_with_a_reason(history: list[Candidate], policy: RetentionPolicy) -> None:
+def test_every_backup_gets_exactly_one_decision_with_a_reason(
+    history: list[Candidate], policy: RetentionPolicy
+) -> None:
     decisions = plan(history, policy)
     assert sorted(d.id for d in decisions) == sorted(c.id for c in history)
     for decision in decisions:

@@ -38,7 +38,12 @@ def _env(proxy: FaultProxy, bucket: str, files: Path, age_key: AgeKey, attempts:
 
 
 def test_transient_part_errors_are_retried(
-    fault_proxy: FaultProxy, moto_server: MotoServer, s3_bucket: str, big_files: Path, age_key: AgeKey, run_cli: Any
+    fault_proxy: FaultProxy,
+    moto_server: MotoServer,
+    s3_bucket: str,
+    big_files: Path,
+    age_key: AgeKey,
+    run_cli: Any,
 ) -> None:
     fault_proxy.failed = 0
     fault_proxy.fail_upload_parts = 2
@@ -52,7 +57,12 @@ def test_transient_part_errors_are_retried(
 
 
 def test_persistent_part_errors_abort_and_leave_nothing(
-    fault_proxy: FaultProxy, moto_server: MotoServer, s3_bucket: str, big_files: Path, age_key: AgeKey, run_cli: Any
+    fault_proxy: FaultProxy,
+    moto_server: MotoServer,
+    s3_bucket: str,
+    big_files: Path,
+    age_key: AgeKey,
+    run_cli: Any,
 ) -> None:
     fault_proxy.failed = 0
     fault_proxy.fail_upload_parts = -1

@@ -13,10 +13,10 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from . import __version__, metrics
-from .crypto import generate_key_file, public_key_of
 from .create import create_backup
+from .crypto import generate_key_file, public_key_of
 from .drill import run_drill
-from .errors import EXIT_FAILED, BackupError, ConfigError, IntegrityError
+from .errors import BackupError, ConfigError, IntegrityError
 from .logs import configure_logging, get_logger
 from .manifest import Manifest, find_manifest, load_manifests
 from .notify import Report, deliver
@@ -99,7 +99,7 @@ def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
 
 
 def _last_good(settings: Settings, backup_type: BackupType | None) -> tuple[Manifest | None, str | None]:
-    """The newest complete backup, asked of the storage once and quickly; a failure here never blocks a report."""
+    """The newest complete backup, asked once and quickly; a failure here never blocks a report."""
     try:
         storage = open_storage(settings, max_attempts=1)
         found = load_manifests(storage, backup_type)
@@ -143,7 +143,9 @@ def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-@click.group(help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    help=MAIN_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, prog_name="panel-backup")
 def main() -> None:
     pass
@@ -156,7 +158,9 @@ def _do_prune(settings: Settings, storage: Storage, backup_type: BackupType, dry
     return decisions
 
 
-def run_create(settings: Settings, backup_type: BackupType, *, prune: bool = True, as_json: bool = False) -> int:
+def run_create(
+    settings: Settings, backup_type: BackupType, *, prune: bool = True, as_json: bool = False
+) -> int:
     tracker = StageTracker()
     started = time.monotonic()
     command = f"create {backup_type}"
@@ -167,7 +171,15 @@ def run_create(settings: Settings, backup_type: BackupType, *, prune: bool = Tru
         duration = time.monotonic() - started
         log.error("backup failed", extra={"type": backup_type, "stage": exc.stage, "error": scrub(str(exc))})
         metrics.record(settings, backup_type, ok=False, duration=duration)
-        _report(settings, command, backup_type, ok=False, stage=exc.stage, message=str(exc), duration_seconds=duration)
+        _report(
+            settings,
+            command,
+            backup_type,
+            ok=False,
+            stage=exc.stage,
+            message=str(exc),
+            duration_seconds=duration,
+        )
         raise
     duration = time.monotonic() - started
     metrics.record(
@@ -185,7 +197,15 @@ def run_create(settings: Settings, backup_type: BackupType, *, prune: bool = Tru
                 decisions = _do_prune(settings, storage, backup_type, dry_run=False)
             deleted = [d.id for d in decisions if not d.keep]
         except BackupError as exc:
-            _report(settings, command, backup_type, ok=False, stage="prune", message=str(exc), backup_id=manifest.id)
+            _report(
+                settings,
+                command,
+                backup_type,
+                ok=False,
+                stage="prune",
+                message=str(exc),
+                backup_id=manifest.id,
+            )
             raise
     _report(
         settings,
@@ -202,7 +222,8 @@ def run_create(settings: Settings, backup_type: BackupType, *, prune: bool = Tru
         as_json,
         summary,
         lambda: click.echo(
-            f"created {manifest.id}: {_human_size(manifest.plain_size)} -> {_human_size(manifest.stored_size)} "
+            f"created {manifest.id}: {_human_size(manifest.plain_size)} -> "
+            f"{_human_size(manifest.stored_size)} "
             f"stored in {duration:.1f} s" + (f"; pruned {len(deleted)}" if deleted else "")
         ),
     )
@@ -281,14 +302,14 @@ def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) 
         return results
 
     results = _guard(run)
-    _emit(
-        as_json,
-        results,
-        lambda: [
-            click.echo(f"{'ok' if r['ok'] else 'FAILED':<7} {r['id']}" + ("" if r["ok"] else f": {r['error']}"))
-            for r in results
-        ],
-    )
+
+    def human() -> None:
+        for r in results:
+            click.echo(
+                f"{'ok' if r['ok'] else 'FAILED':<7} {r['id']}" + ("" if r["ok"] else f": {r['error']}")
+            )
+
+    _emit(as_json, results, human)
     if not all(r["ok"] for r in results):
         sys.exit(IntegrityError.exit_code)
 
@@ -332,7 +353,11 @@ def restore_command(ref: str, component: BackupType, to: str, force: bool, as_js
         }
 
     result = _guard(run)
-    _emit(as_json, result, lambda: click.echo(f"restored {result['id']} to {result['to']} in {result['seconds']} s"))
+    _emit(
+        as_json,
+        result,
+        lambda: click.echo(f"restored {result['id']} to {result['to']} in {result['seconds']} s"),
+    )
 
 
 @main.command(
@@ -371,11 +396,14 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
         return rows
 
     rows = _guard(run)
-    _emit(
-        as_json,
-        rows,
-        lambda: [click.echo(f"{r['action']:<13} {r['id']:<40} {r['reason']}") for r in rows] or click.echo("nothing"),
-    )
+
+    def human() -> None:
+        for r in rows:
+            click.echo(f"{r['action']:<13} {r['id']:<40} {r['reason']}")
+        if not rows:
+            click.echo("no complete backups")
+
+    _emit(as_json, rows, human)
 
 
 @main.command(
@@ -421,7 +449,9 @@ keep it off the backup pods, in a password manager or an offline place.
 With --output the identity is written to a new file (mode 0600) and only the public key is printed.
 The file works with stock `age -d -i FILE`."""
 )
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the identity here.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write the identity here."
+)
 @click.option("--force", is_flag=True, help="Replace an existing file (its key is then lost).")
 @click.option("--if-missing", is_flag=True, help="If the file exists, keep it and print its public key.")
 def keygen(output: Path | None, force: bool, if_missing: bool) -> None:

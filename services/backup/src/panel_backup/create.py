@@ -63,7 +63,11 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
             storage_lock(storage, "files", settings.lock_ttl_seconds),
             "files.tar.zst.age",
             "tar",
-            {"paths": settings.files_paths, "include": settings.files_include, "exclude": settings.files_exclude},
+            {
+                "paths": settings.files_paths,
+                "include": settings.files_include,
+                "exclude": settings.files_exclude,
+            },
         )
     if not settings.config_dir:
         raise ConfigError("BACKUP_CONFIG_DIR is not set; point it at the mounted ConfigMap folder")
@@ -84,7 +88,9 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
     )
 
 
-def create_backup(settings: Settings, storage: Storage, backup_type: BackupType, tracker: StageTracker) -> Manifest:
+def create_backup(
+    settings: Settings, storage: Storage, backup_type: BackupType, tracker: StageTracker
+) -> Manifest:
     started_at = datetime.now(UTC)
     clock = time.monotonic()
     with tracker.stage("preflight"):

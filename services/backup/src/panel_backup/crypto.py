@@ -98,15 +98,19 @@ def restore_identities(settings: Settings, wrapped_identity: bytes | None) -> li
     if wrapped_identity is not None:
         if not settings.age_passphrase:
             raise ConfigError(
-                "this backup was made in passphrase mode; set BACKUP_AGE_PASSPHRASE or BACKUP_AGE_PASSPHRASE_FILE"
+                "this backup was made in passphrase mode; "
+                "set BACKUP_AGE_PASSPHRASE or BACKUP_AGE_PASSPHRASE_FILE"
             )
         try:
             text = pyrage.passphrase.decrypt(wrapped_identity, settings.age_passphrase).decode()
         except pyrage.DecryptError:
             raise ConfigError(
-                "BACKUP_AGE_PASSPHRASE does not decrypt this backup's key; use the passphrase it was made with"
+                "BACKUP_AGE_PASSPHRASE does not decrypt this backup's key; "
+                "use the passphrase it was made with"
             ) from None
-        return [pyrage.x25519.Identity.from_str(line) for line in text.splitlines() if line.startswith("AGE-")]
+        return [
+            pyrage.x25519.Identity.from_str(line) for line in text.splitlines() if line.startswith("AGE-")
+        ]
     if not settings.age_identity_file:
         raise ConfigError(
             "BACKUP_AGE_IDENTITY_FILE is not set; it must point to the age identity (private key) file "
@@ -126,7 +130,9 @@ def generate_key_file(path: Path, *, overwrite: bool = False) -> str:
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
-        raise ConfigError(f"{path} already exists; pass --force to replace it (the old key is then lost)") from None
+        raise ConfigError(
+            f"{path} already exists; pass --force to replace it (the old key is then lost)"
+        ) from None
     except OSError as exc:
         raise ConfigError(f"cannot create {path} ({exc.strerror})") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -57,7 +57,9 @@ def run_drill(settings: Settings, storage: Storage) -> dict[str, Any]:
         scratch = str(scratch_path)
     else:
         if not settings.database_url or is_sqlite(settings.database_url):
-            raise ConfigError("drill restores into a scratch database on DATABASE_URL's server; set a postgresql:// URL")
+            raise ConfigError(
+                "drill restores into a scratch database on DATABASE_URL's server; set a postgresql:// URL"
+            )
         server = parse_postgres(settings.database_url)
         scratch = f"panel_drill_{secrets.token_hex(4)}"
         target = server.with_dbname(scratch)

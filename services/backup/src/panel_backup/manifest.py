@@ -106,12 +106,14 @@ def find_manifest(storage: Storage, ref: str, backup_type: BackupType | None = N
     if ref == "latest":
         found = load_manifests(storage, backup_type)
         if not found:
-            kind = f"{backup_type} " if backup_type else ""
-            raise NotFoundError(f"no complete {kind}backup in {storage.describe()}")
+            which = f"{backup_type} " if backup_type else ""
+            raise NotFoundError(f"no complete {which}backup in {storage.describe()}")
         return found[-1]
-    kind = type_of_id(ref)
+    kind: BackupType | None = type_of_id(ref)
     if kind is None or (backup_type and kind != backup_type):
-        raise NotFoundError(f"{ref!r} is not a {backup_type or 'backup'} id; `panel-backup list` shows the ids")
+        raise NotFoundError(
+            f"{ref!r} is not a {backup_type or 'backup'} id; `panel-backup list` shows the ids"
+        )
     try:
         return Manifest.model_validate(json.loads(storage.get_bytes(manifest_key(kind, ref))))
     except NotFoundError:

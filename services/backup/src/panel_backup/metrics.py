@@ -63,13 +63,17 @@ def record(
         if stored_bytes is not None:
             current["last_stored_bytes"] = float(stored_bytes)
     registry = CollectorRegistry()
-    gauges = {name: Gauge(f"{PREFIX}_{name}", text, ["type"], registry=registry) for name, text in GAUGES.items()}
+    gauges = {
+        name: Gauge(f"{PREFIX}_{name}", text, ["type"], registry=registry) for name, text in GAUGES.items()
+    }
     try:
         if settings.pushgateway_url:
             for name, value in current.items():
                 gauges[name].labels(job).set(value)
             # One group per type, so a failed run only replaces that type's attempt metrics.
-            push_to_gateway(settings.pushgateway_url, job="panel_backup", grouping_key={"type": job}, registry=registry)
+            push_to_gateway(
+                settings.pushgateway_url, job="panel_backup", grouping_key={"type": job}, registry=registry
+            )
             return
         assert settings.metrics_textfile is not None
         previous = _previous_values(settings.metrics_textfile)
@@ -81,5 +85,9 @@ def record(
             gauges[name].labels(job).set(value)
         write_to_textfile(str(settings.metrics_textfile), registry)
     except Exception as exc:  # metrics must never turn a good backup into a failed one
-        where = redact_url(settings.pushgateway_url) if settings.pushgateway_url else str(settings.metrics_textfile)
+        where = (
+            redact_url(settings.pushgateway_url)
+            if settings.pushgateway_url
+            else str(settings.metrics_textfile)
+        )
         log.error("could not publish metrics", extra={"where": where, "error": scrub(str(exc))})

@@ -56,7 +56,11 @@ class Report:
         else:
             lines.append(f"Last good backup: {self.last_good_note or 'none found'}")
         if not self.ok:
-            lines += ["", "Nothing that looks like a backup was stored by this run.", "Logs: the job's JSON log."]
+            lines += [
+                "",
+                "Nothing that looks like a backup was stored by this run.",
+                "Logs: the job's JSON log.",
+            ]
         return scrub("\n".join(lines) + "\n")
 
 

@@ -6,6 +6,7 @@ S3 multipart upload never sees a clean EOF after a failed source and aborts inst
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from typing import Any
@@ -52,10 +53,8 @@ class BoundedPipe:
         self._put(_EOF)
 
     def fail(self, error: BaseException) -> None:
-        try:
+        with contextlib.suppress(PipeAbandoned):
             self._put(_Failure(error))
-        except PipeAbandoned:
-            pass
 
     # reader side
     def readable(self) -> bool:

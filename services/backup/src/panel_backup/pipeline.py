@@ -154,7 +154,8 @@ class Encoder:
     def _run(self) -> None:
         try:
             compressor = zstandard.ZstdCompressor(level=self._level, threads=self._threads)
-            with compressor.stream_reader(self._plain, read_size=CHUNK, closefd=False) as compressed:
+            plain: Any = self._plain  # zstandard's stubs want IO[bytes]; it only calls read()
+            with compressor.stream_reader(plain, read_size=CHUNK, closefd=False) as compressed:
                 pyrage.encrypt_io(compressed, self._stored, self._recipients)
             self.pipe.close()
         except BaseException as exc:
@@ -211,7 +212,7 @@ def decode(
     stored_reader = HashingReader(stored, Progress("restore", progress_interval))
     plain_writer = HashingWriter(sink)
     decompressor = zstandard.ZstdDecompressor()
-    writer = decompressor.stream_writer(_Closing(plain_writer), write_size=CHUNK, closefd=False)
+    writer = decompressor.stream_writer(_Closing(plain_writer), write_size=CHUNK, closefd=False)  # type: ignore[arg-type]
     try:
         pyrage.decrypt_io(stored_reader, writer, identities)
         writer.flush()
@@ -224,9 +225,12 @@ def decode(
         if "No matching keys" in text or "no identity matched" in text.lower():
             raise ConfigError(
                 f"the age identity does not match any recipient of {what}; use the key file whose "
-                "public key the backup was encrypted to (see `panel-backup list --json`, encryption.fingerprints)"
+                "public key the backup was encrypted to "
+                "(see `panel-backup list --json`, encryption.recipient_fingerprints)"
             ) from None
-        raise IntegrityError(f"{what} cannot be decrypted: {text} (the object is damaged or truncated)") from None
+        raise IntegrityError(
+            f"{what} cannot be decrypted: {text} (the object is damaged or truncated)"
+        ) from None
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"{what} does not decompress: {exc} (the object is damaged)") from None
     except Exception as exc:
@@ -235,7 +239,9 @@ def decode(
         if plain_writer.error:
             raise plain_writer.error from None
         if isinstance(exc, OSError):  # pyrage reports a failed chunk authentication as an OSError
-            raise IntegrityError(f"{what} cannot be decrypted: {exc} (the object is damaged or truncated)") from None
+            raise IntegrityError(
+                f"{what} cannot be decrypted: {exc} (the object is damaged or truncated)"
+            ) from None
         raise
     stats = StreamStats(
         plain_size=plain_writer.size,
@@ -273,7 +279,7 @@ def decode_in_thread(
         thread.join()
         if "error" in result:
             raise result["error"]
-        return result["stats"]  # type: ignore[no-any-return]
+        return result["stats"]
 
     return pipe, finish
 

@@ -59,7 +59,9 @@ def drop_database(server: PostgresTarget, name: str) -> None:
     try:
         with conn.cursor() as cur:
             cur.execute(
-                psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg2.sql.Identifier(name))
+                psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    psycopg2.sql.Identifier(name)
+                )
             )
     finally:
         conn.close()
@@ -109,7 +111,11 @@ def restore_postgres(
     if force:
         command += ["--clean", "--if-exists"]
     process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=target.subprocess_env()
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=target.subprocess_env(),
     )
     watcher = ProcessReader(process, "pg_restore")  # drains stderr, reports the exit status
     assert process.stdin is not None
@@ -138,7 +144,9 @@ def restore_postgres(
     return stats
 
 
-def restore_sqlite(settings: Settings, storage: Storage, manifest: Manifest, to: Path, *, force: bool) -> StreamStats:
+def restore_sqlite(
+    settings: Settings, storage: Storage, manifest: Manifest, to: Path, *, force: bool
+) -> StreamStats:
     if to.exists() and to.stat().st_size > 0 and not force:
         raise ConfigError(f"{to} exists and is not empty; choose a new path, or pass --force to replace it")
     to.parent.mkdir(parents=True, exist_ok=True)
@@ -161,11 +169,15 @@ def restore_sqlite(settings: Settings, storage: Storage, manifest: Manifest, to:
     return stats
 
 
-def restore_tree(settings: Settings, storage: Storage, manifest: Manifest, to: Path, *, force: bool) -> StreamStats:
+def restore_tree(
+    settings: Settings, storage: Storage, manifest: Manifest, to: Path, *, force: bool
+) -> StreamStats:
     if to.exists() and not to.is_dir():
         raise ConfigError(f"--to {to} is not a directory")
     if to.exists() and any(to.iterdir()) and not force:
-        raise ConfigError(f"{to} is not empty; restore into an empty folder, or pass --force to write into it")
+        raise ConfigError(
+            f"{to} is not empty; restore into an empty folder, or pass --force to write into it"
+        )
     to.mkdir(parents=True, exist_ok=True)
     identities = identities_for(settings, storage, manifest)
     with storage.open_read(manifest.artifact_key) as body:
@@ -185,12 +197,16 @@ def restore_tree(settings: Settings, storage: Storage, manifest: Manifest, to: P
                 pass
         except tarfile.FilterError as exc:
             pipe.abandon()
-            raise BackupError(f"refused to restore {manifest.id}: {exc} (path traversal)", stage="restore") from None
+            raise BackupError(
+                f"refused to restore {manifest.id}: {exc} (path traversal)", stage="restore"
+            ) from None
         except tarfile.TarError as exc:
             pipe.abandon()
             with contextlib.suppress(BaseException):
                 finish()
-            raise BackupError(f"{manifest.id} is not a readable tar archive: {exc}", stage="restore") from None
+            raise BackupError(
+                f"{manifest.id} is not a readable tar archive: {exc}", stage="restore"
+            ) from None
         except BaseException:
             pipe.abandon()
             raise
@@ -201,7 +217,9 @@ def restore(settings: Settings, storage: Storage, manifest: Manifest, to: str, *
     if manifest.type == "database":
         if manifest.source.get("engine") == "sqlite":
             return restore_sqlite(settings, storage, manifest, Path(to), force=force)
-        return restore_postgres(settings, storage, manifest, resolve_postgres_target(settings, to), force=force)
+        return restore_postgres(
+            settings, storage, manifest, resolve_postgres_target(settings, to), force=force
+        )
     return restore_tree(settings, storage, manifest, Path(to), force=force)
 
 

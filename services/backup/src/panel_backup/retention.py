@@ -37,7 +37,7 @@ def _utc(moment: datetime) -> datetime:
 
 _BUCKETS: list[tuple[str, Callable[[datetime], str]]] = [
     ("daily", lambda t: t.strftime("%Y-%m-%d")),
-    ("weekly", lambda t: "%04d-W%02d" % t.isocalendar()[:2]),
+    ("weekly", lambda t: f"{t.isocalendar()[0]:04d}-W{t.isocalendar()[1]:02d}"),
     ("monthly", lambda t: t.strftime("%Y-%m")),
 ]
 

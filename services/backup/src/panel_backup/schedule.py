@@ -27,7 +27,7 @@ class Job:
     run: Callable[[], int]  # returns the command's exit status
 
     def next_after(self, moment: datetime) -> datetime:
-        return croniter(self.cron, moment).get_next(datetime)  # type: ignore[no-any-return]
+        return croniter(self.cron, moment).get_next(datetime)
 
 
 def planned_jobs(settings: Settings, runners: dict[str, Callable[[], int]]) -> list[Job]:
@@ -46,7 +46,9 @@ def planned_jobs(settings: Settings, runners: dict[str, Callable[[], int]]) -> l
         if expression.strip().lower() in OFF:
             continue
         if not croniter.is_valid(expression):
-            problems.append(f"{variable}={expression!r}: not a cron expression (e.g. '0 2 * * *' for 02:00 UTC daily)")
+            problems.append(
+                f"{variable}={expression!r}: not a cron expression (e.g. '0 2 * * *' for 02:00 UTC daily)"
+            )
             continue
         jobs.append(Job(name, expression, runners[name]))
     if problems:
@@ -86,7 +88,9 @@ class Scheduler:
         now = datetime.now(UTC)
         due = {job.name: job.next_after(now) for job in self.jobs}
         for job in self.jobs:
-            log.info("scheduled", extra={"job": job.name, "cron": job.cron, "next_run": due[job.name].isoformat()})
+            log.info(
+                "scheduled", extra={"job": job.name, "cron": job.cron, "next_run": due[job.name].isoformat()}
+            )
         while not self._stop.is_set():
             name = min(due, key=lambda n: due[n])
             wait = (due[name] - datetime.now(UTC)).total_seconds()

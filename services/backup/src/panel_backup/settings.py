@@ -31,7 +31,15 @@ _DEFAULTS: dict[str, Any] = {
     "files_include": [],
     "files_exclude": [],
     "config_include_secrets": False,
-    "config_secret_patterns": ["*secret*", "*password*", "*passwd*", "*token*", "*key*", "*.pem", "*credential*"],
+    "config_secret_patterns": [
+        "*secret*",
+        "*password*",
+        "*passwd*",
+        "*token*",
+        "*key*",
+        "*.pem",
+        "*credential*",
+    ],
     "config_env_vars": [
         "PANEL_ENV",
         "PANEL_URL",
@@ -84,7 +92,9 @@ class RetentionPolicy(BaseModel):
     @model_validator(mode="after")
     def _keeps_something(self) -> RetentionPolicy:
         if self.last + self.daily + self.weekly + self.monthly == 0:
-            raise ValueError("this retention policy keeps nothing; set at least one of last/daily/weekly/monthly")
+            raise ValueError(
+                "this retention policy keeps nothing; set at least one of last/daily/weekly/monthly"
+            )
         return self
 
 
@@ -118,7 +128,9 @@ class _SecretFilesSource(PydanticBaseSettingsSource):
             try:
                 values[field_name] = Path(path).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                problems.append(f"{env_name}_FILE={path}: cannot read it ({exc.strerror}); fix the path or mount")
+                problems.append(
+                    f"{env_name}_FILE={path}: cannot read it ({exc.strerror}); fix the path or mount"
+                )
         if problems:
             raise ConfigError(problems)
         return values
@@ -279,7 +291,7 @@ class Settings(BaseSettings):
         )
 
     def recipients_text(self) -> list[str]:
-        """Recipients from BACKUP_AGE_RECIPIENTS plus BACKUP_AGE_RECIPIENTS_FILE (one per line, # comments)."""
+        """BACKUP_AGE_RECIPIENTS plus BACKUP_AGE_RECIPIENTS_FILE (one key per line, # comments)."""
         found = list(self.age_recipients)
         if self.age_recipients_file:
             try:
@@ -290,8 +302,6 @@ class Settings(BaseSettings):
                 ) from None
             found += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
         return found
-
-
 
 
 def _env_name(field_name: str) -> str:

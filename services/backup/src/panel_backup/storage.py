@@ -139,7 +139,9 @@ class LocalStorage:
 
 
 class S3Storage:
-    def __init__(self, settings: Settings, bucket: str, prefix: str, *, max_attempts: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, bucket: str, prefix: str, *, max_attempts: int | None = None
+    ) -> None:
         import boto3
         from botocore.config import Config
 
@@ -250,7 +252,11 @@ class S3Storage:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
             return True
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            if exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+            ):
                 return False
             raise
 

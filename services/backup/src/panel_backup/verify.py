@@ -43,13 +43,17 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
     if size is None:
         raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
     if size != manifest.stored_size:
-        raise IntegrityError(f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}")
+        raise IntegrityError(
+            f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}"
+        )
     result: dict[str, Any] = {"id": manifest.id, "type": manifest.type, "stored_size": size, "full": full}
     if not full:
         with storage.open_read(manifest.artifact_key) as body:
             _, digest = sha256_of_stream(body)
         if digest != manifest.stored_sha256:
-            raise IntegrityError(f"{manifest.id}: stored SHA-256 {digest} differs from the manifest's; the object is damaged")
+            raise IntegrityError(
+                f"{manifest.id}: stored SHA-256 {digest} differs from the manifest's; the object is damaged"
+            )
         result["stored_sha256"] = "ok"
         return result
     identities = identities_for(settings, storage, manifest)
@@ -100,7 +104,7 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
                 identities,
                 expected_stored_sha256=manifest.stored_sha256,
                 expected_plain_sha256=manifest.plain_sha256,
-                **checks,  # type: ignore[arg-type]
+                **checks,
             )
             members = 0
             try:

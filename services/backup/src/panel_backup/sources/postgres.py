@@ -27,16 +27,22 @@ def find_tool(bin_dir: Path | None, name: str) -> str:
         candidate = bin_dir / name
         if candidate.exists():
             return str(candidate)
-        raise ConfigError(f"BACKUP_PG_BIN_DIR={bin_dir}: has no {name}; point it at the PostgreSQL client bin folder")
+        raise ConfigError(
+            f"BACKUP_PG_BIN_DIR={bin_dir}: has no {name}; point it at the PostgreSQL client bin folder"
+        )
     found = shutil.which(name)
     if not found:
-        raise ConfigError(f"{name} not found on PATH; install the PostgreSQL client matching the server's major")
+        raise ConfigError(
+            f"{name} not found on PATH; install the PostgreSQL client matching the server's major"
+        )
     return found
 
 
 def tool_version(tool: str) -> tuple[int, str]:
     """(major, full text) of `pg_dump --version` / `pg_restore --version`."""
-    output = subprocess.run([tool, "--version"], capture_output=True, text=True, check=False, timeout=30).stdout
+    output = subprocess.run(
+        [tool, "--version"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout
     match = re.search(r"\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?", output)
     if not match:
         raise ConfigError(f"cannot tell the version of {tool} (it printed {output.strip()[:80]!r})")
@@ -45,9 +51,11 @@ def tool_version(tool: str) -> tuple[int, str]:
 
 def connect(target: PostgresTarget) -> Any:
     try:
-        return psycopg2.connect(**target.connect_kwargs())
+        return psycopg2.connect(**target.connect_kwargs())  # type: ignore[call-overload]
     except psycopg2.OperationalError as exc:
-        raise BackupError(f"cannot connect to {target.describe()}: {scrub(str(exc)).strip()}", stage="connect") from None
+        raise BackupError(
+            f"cannot connect to {target.describe()}: {scrub(str(exc)).strip()}", stage="connect"
+        ) from None
 
 
 def server_major(conn: Any) -> tuple[int, str]:
@@ -64,7 +72,8 @@ def preflight_versions(tool: str, conn: Any) -> dict[str, str]:
     name = Path(tool).name
     if client_major < major:
         raise ConfigError(
-            f"{name} is PostgreSQL {client_major} but the server is PostgreSQL {major}; {name} must be the same "
+            f"{name} is PostgreSQL {client_major} but the server is PostgreSQL {major}; "
+            f"{name} must be the same "
             f"major or newer. Fix: use the backup image built with --build-arg PG_MAJOR={major}, or set "
             f"BACKUP_PG_BIN_DIR to a PostgreSQL {major}+ client"
         )
@@ -87,7 +96,9 @@ def row_counts(conn: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     with conn.cursor() as cur:
         for schema, table in user_tables(cur):
-            cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+            cur.execute(
+                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
             counts[f"{schema}.{table}"] = int(cur.fetchone()[0])
     return counts
 

@@ -62,7 +62,7 @@ class SqliteSnapshot:
             "sqlite_version": sqlite3.sqlite_version,
             "row_counts": counts,
         }
-        self.reader = open(self._copy, "rb")  # noqa: SIM115 - closed in __exit__
+        self.reader = open(self._copy, "rb")
         return self
 
     def _cleanup(self) -> None:

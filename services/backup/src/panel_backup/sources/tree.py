@@ -59,10 +59,14 @@ def walk_paths(roots: list[str], include: list[str], exclude: list[str]) -> Iter
                 yield Entry(Path(dirpath) / filename, f"{top}/{relative}")
 
 
-def config_entries(config_dir: Path, include_secrets: bool, secret_patterns: list[str]) -> tuple[list[Entry], list[str]]:
-    """A mounted ConfigMap: keys are symlinks into a hidden `..data` folder, so skip dot names and follow links."""
+def config_entries(
+    config_dir: Path, include_secrets: bool, secret_patterns: list[str]
+) -> tuple[list[Entry], list[str]]:
+    """A mounted ConfigMap: keys are symlinks into a hidden `..data` folder; skip dot names, follow links."""
     if not config_dir.is_dir():
-        raise ConfigError(f"BACKUP_CONFIG_DIR={config_dir}: not a directory; mount the panel's ConfigMap there")
+        raise ConfigError(
+            f"BACKUP_CONFIG_DIR={config_dir}: not a directory; mount the panel's ConfigMap there"
+        )
     entries, skipped = [], []
     for item in sorted(config_dir.iterdir()):
         if item.name.startswith("."):
@@ -119,7 +123,11 @@ class TarSource:
         except PipeAbandoned:
             pass
         except OSError as exc:
-            self.pipe.fail(SourceError(f"tar failed on {exc.filename or 'a file'}: {exc.strerror or exc}", stage="source"))
+            self.pipe.fail(
+                SourceError(
+                    f"tar failed on {exc.filename or 'a file'}: {exc.strerror or exc}", stage="source"
+                )
+            )
         except BaseException as exc:
             self.pipe.fail(SourceError(f"tar failed: {exc}", stage="source"))
 
