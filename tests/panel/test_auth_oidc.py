@@ -211,3 +211,13 @@ def session_csrf(client: FlaskClient) -> str:
     with client.session_transaction() as session:
         token: str = session["csrf_token"]
     return token
+
+
+def test_an_identity_that_does_not_fit_the_user_table_is_refused(
+    auth_app: Flask, auth_client: FlaskClient, idp: OidcProvider
+) -> None:
+    idp.id_token_overrides = {"sub": "s" * 300}
+    response = sign_in(auth_client, idp)
+    assert response.status_code == 400
+    assert "no usable ID token" in response.get_data(as_text=True)
+    assert query_users(auth_app) == []

@@ -97,7 +97,7 @@ def test_login_refuses_a_form_without_the_csrf_token(
 
 def test_login_never_redirects_off_site(auth_app: Flask, make_auth_user: Callable[..., User]) -> None:
     make_auth_user("alice")
-    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
+    for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example"):
         response = session_login(auth_app.test_client(), "alice", next_=target)
         assert response.headers["Location"] == "/", target
 
@@ -113,6 +113,8 @@ def test_wrong_password_shows_the_form_again_with_a_generic_message(
         html = response.get_data(as_text=True)
         assert 'role="alert"' in html
         assert "Invalid username or password." in html
+    nul = session_login(auth_client, "al\x00ice")
+    assert nul.status_code == 401
     empty = session_login(auth_client, "alice", password="")
     assert empty.status_code == 400
     assert "Enter both" in empty.get_data(as_text=True)

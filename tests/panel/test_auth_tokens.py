@@ -76,6 +76,7 @@ def test_wrong_password_and_unknown_user_get_the_same_401(
         ({"json": {"username": 7, "password": "x"}}, "'username'"),
         ({"json": {"username": "", "password": "x"}}, "'username'"),
         ({"json": {"username": "a" * 65, "password": "x"}}, "longer than 64"),
+        ({"json": {"username": "al\x00ice", "password": "x"}}, "control characters"),
     ],
 )
 def test_token_endpoint_rejects_bad_input_with_a_problem(

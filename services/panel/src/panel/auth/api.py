@@ -63,6 +63,8 @@ def redis_unavailable(_exc: redis.RedisError) -> Response:
 def token() -> Response:
     body = _json_object('{"username": "...", "password": "..."}')
     username = _string_field(body, "username", login.MAX_USERNAME_LENGTH)
+    if login.has_control_characters(username):
+        raise ApiError(400, "Bad Request", "'username' must not contain control characters")
     password = _string_field(body, "password", login.MAX_PASSWORD_LENGTH)
     try:
         user = login.password_login(username, password, method="token")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from flask import request
 
 from panel import audit, extensions
@@ -12,6 +14,11 @@ from panel.models import User, utcnow
 INVALID_CREDENTIALS = "invalid username or password"
 MAX_USERNAME_LENGTH = 64
 MAX_PASSWORD_LENGTH = 1024  # Argon2 accepts more, but nobody types this much; bounds hashing cost
+
+
+def has_control_characters(value: str) -> bool:
+    """True for NUL, newlines and other control characters (PostgreSQL rejects NUL in text)."""
+    return any(unicodedata.category(char) == "Cc" for char in value)
 
 
 class LoginThrottled(Exception):

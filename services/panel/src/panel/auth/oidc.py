@@ -177,11 +177,16 @@ def _verified_claims() -> dict[str, Any]:
         log.warning("identity provider token exchange failed", extra={"error": type(exc).__name__})
         raise _provider_unavailable() from None
     claims = token.get("userinfo")
-    if not claims or not claims.get("sub") or not claims.get("iss"):
+    if not claims or not _storable(claims.get("sub")) or not _storable(claims.get("iss")):
         raise SignInError(
             400, "Sign-in failed", "The identity provider sent no usable ID token. Start again."
         )
     return dict(claims)
+
+
+def _storable(value: object) -> bool:
+    """A non-empty string that fits the users table's identity columns."""
+    return isinstance(value, str) and 0 < len(value) <= 255 and not login.has_control_characters(value)
 
 
 def _email_verified(claims: dict[str, Any]) -> bool:
@@ -196,7 +201,7 @@ def _user_for(claims: dict[str, Any]) -> User:
     user = db.query(User).filter_by(oidc_issuer=issuer, oidc_subject=subject).one_or_none()
     if user is not None:
         return user
-    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    email = claims.get("email") if _storable(claims.get("email")) else None
     verified_email = email if email and _email_verified(claims) else None
     if verified_email:
         user = db.query(User).filter(func.lower(User.email) == verified_email.lower()).one_or_none()

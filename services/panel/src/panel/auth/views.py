@@ -21,6 +21,8 @@ def safe_next(target: str | None) -> str:
     """A local path to return to after sign-in; anything pointing elsewhere (open redirect) becomes '/'."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
+    if login.has_control_characters(target):  # header injection, or a URL the browser would rewrite
+        return "/"
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return "/"
@@ -58,7 +60,8 @@ def login_submit() -> ResponseReturnValue:
     password = request.form.get("password", "")
     if not username or not password:
         return render_login("Enter both your username and your password.", 400, username)
-    if len(username) > login.MAX_USERNAME_LENGTH or len(password) > login.MAX_PASSWORD_LENGTH:
+    too_long = len(username) > login.MAX_USERNAME_LENGTH or len(password) > login.MAX_PASSWORD_LENGTH
+    if too_long or login.has_control_characters(username):
         return render_login(login.INVALID_CREDENTIALS.capitalize() + ".", 401)
     try:
         user = login.password_login(username, password, method="password")
