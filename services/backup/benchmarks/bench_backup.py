@@ -191,7 +191,8 @@ def report(f: dict[str, Any]) -> None:
     print()
     print(
         f"database {f['database_bytes'] / MB:.0f} MB (pgbench -s {f['scale']}); "
-        f"dump {plain / MB:.0f} MB plain, {f['stored_bytes'] / MB:.1f} MB stored ({plain / max(f['stored_bytes'], 1):.1f}x)"
+        f"dump {plain / MB:.0f} MB plain, {f['stored_bytes'] / MB:.1f} MB stored "
+        f"({plain / max(f['stored_bytes'], 1):.1f}x)"
     )
     print(f"{'step':<44} {'seconds':>8} {'throughput':>13} {'peak RSS':>10}")
     rows = [

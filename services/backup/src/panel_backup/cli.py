@@ -98,18 +98,28 @@ def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
         human()
 
 
-def _last_good(settings: Settings, backup_type: BackupType | None) -> tuple[Manifest | None, str | None]:
+def _last_good(
+    settings: Settings, backup_type: BackupType | None, storage: Storage | None = None
+) -> tuple[Manifest | None, str | None]:
     """The newest complete backup, asked once and quickly; a failure here never blocks a report."""
     try:
-        storage = open_storage(settings, max_attempts=1)
+        storage = storage or open_storage(settings, max_attempts=1)
         found = load_manifests(storage, backup_type)
         return (found[-1] if found else None), None
     except Exception as exc:
         return None, f"unknown (the storage could not be read: {scrub(describe_error(exc))[:200]})"
 
 
-def _report(settings: Settings, command: str, backup_type: BackupType | None, **fields: Any) -> None:
-    last, note = _last_good(settings, backup_type)
+def _report(
+    settings: Settings,
+    command: str,
+    backup_type: BackupType | None,
+    storage: Storage | None = None,
+    **fields: Any,
+) -> None:
+    if not (settings.webhook_url or (settings.smtp_host and (settings.email_on_success or not fields["ok"]))):
+        return  # nobody to tell: skip the storage lookup
+    last, note = _last_good(settings, backup_type, storage)
     report = Report(
         command=command,
         last_good_id=last.id if last else None,
@@ -211,6 +221,7 @@ def run_create(
         settings,
         command,
         backup_type,
+        storage,
         ok=True,
         stage=None,
         message=f"backup {manifest.id} stored ({manifest.stored_size} bytes)",
