@@ -23,6 +23,8 @@ graceful_timeout = 25
 keepalive = 5
 # Heartbeat files in RAM when available; /tmp otherwise (the only writable path in the image).
 worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108
+# gunicorn 24+ opens a control socket under $HOME by default; the image's root filesystem is read-only.
+control_socket_disable = True
 accesslog = None  # the app writes one JSON line per request, with its request id
 errorlog = "-"
 loglevel = _settings.log_level.lower()
@@ -39,8 +41,11 @@ logconfig_dict: dict[str, Any] = {
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     },
+    "root": {"handlers": ["stderr"], "level": loglevel.upper()},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": [], "propagate": False},
+        "alembic": {"level": "WARNING"},
     },
 }
 
