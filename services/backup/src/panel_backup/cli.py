@@ -14,7 +14,7 @@ import click
 
 from . import __version__, metrics
 from .create import create_backup
-from .crypto import generate_key_file, public_key_of
+from .crypto import encryption_plan, generate_key_file, public_key_of
 from .drill import run_drill
 from .errors import BackupError, ConfigError, IntegrityError
 from .logs import configure_logging, get_logger
@@ -517,6 +517,9 @@ def schedule(run_now: bool, once: bool) -> None:
     }
     if not (settings.age_identity_file or settings.age_passphrase):
         settings.schedule_drill = "off"  # a drill needs the identity; hosts with only public keys skip it
+    _guard(
+        lambda: encryption_plan(settings)
+    )  # fail at start, not at 2 a.m.: backups are never stored in clear
     jobs = _guard(lambda: planned_jobs(settings, runners))
     scheduler = Scheduler(jobs)
     scheduler.install_signal_handlers()

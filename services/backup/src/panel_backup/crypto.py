@@ -88,8 +88,8 @@ def encryption_plan(settings: Settings) -> EncryptionPlan:
         public = str(identity.to_public())
         return EncryptionPlan("passphrase", [identity.to_public()], [public], wrapped)
     raise ConfigError(
-        "no encryption key: set BACKUP_AGE_RECIPIENTS to an age public key (run `panel-backup keygen`), "
-        "or BACKUP_AGE_PASSPHRASE(_FILE) for passphrase mode"
+        "no encryption key: set BACKUP_AGE_RECIPIENTS to an age public key, or BACKUP_AGE_IDENTITY_FILE to "
+        "an age key file (`panel-backup keygen --output FILE` makes one), or BACKUP_AGE_PASSPHRASE(_FILE)"
     )
 
 
