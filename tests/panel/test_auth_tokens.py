@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from argon2 import PasswordHasher
 from auth_helpers import (
     LOGIN_RATE_LIMIT,
     LOGIN_RATE_WINDOW_SECONDS,
@@ -20,6 +21,7 @@ from auth_helpers import (
 )
 from flask import Flask
 from flask.testing import FlaskClient
+from panel.auth.passwords import needs_rehash, verify_password
 from panel.models import User
 from support.servers import free_port
 
@@ -202,3 +204,26 @@ def test_sign_in_without_redis_is_a_503_not_a_crash(
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     assert response.headers["Retry-After"] == "5"
+
+
+def test_weak_password_hashes_are_upgraded_on_sign_in_and_sso_only_accounts_have_no_password(
+    auth_app: Flask, auth_client: FlaskClient, make_auth_user: Callable[..., User]
+) -> None:
+    make_auth_user("sso-only", password=None)
+    refused = auth_client.post("/api/v2/auth/token", json={"username": "sso-only", "password": ""})
+    assert refused.status_code == 400
+    refused = auth_client.post("/api/v2/auth/token", json={"username": "sso-only", "password": "anything"})
+    assert refused.status_code == 401
+
+    weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    user = make_auth_user("old-timer")
+    with auth_app.app_context():
+        session = auth_app.extensions["panel"].sessions()
+        session.query(User).filter_by(id=user.id).update({"password_hash": weak})
+        session.commit()
+        auth_app.extensions["panel"].sessions.remove()
+    token_pair(auth_client, "old-timer")
+    [stored] = [u.password_hash for u in query_users(auth_app) if u.username == "old-timer"]
+    assert stored is not None and stored != weak
+    assert not needs_rehash(stored)
+    assert verify_password(stored, PASSWORD)
