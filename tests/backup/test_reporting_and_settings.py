@@ -165,3 +165,86 @@ def test_schedule_backs_up_sqlite_out_of_the_box(
     assert (
         bad.exit_code == 2 and "BACKUP_SCHEDULE_DATABASE='every night': not a cron expression" in bad.stderr
     )
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "smtp.crt", tmp_path / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def test_failure_mail_over_starttls_and_implicit_tls(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    from .conftest import _Handler
+
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    for security in ("starttls", "tls"):
+        box = Mailbox()
+        port = free_port()
+        if security == "starttls":
+            controller = Controller(
+                _Handler(box),
+                hostname="127.0.0.1",
+                port=port,
+                tls_context=server_context,
+                require_starttls=True,
+            )
+        else:
+            controller = Controller(
+                _Handler(box), hostname="127.0.0.1", port=port, ssl_context=server_context
+            )
+        controller.start()
+        try:
+            env = {
+                "BACKUP_TARGET": f"file://{tmp_path / 'store'}",
+                "BACKUP_AGE_RECIPIENTS": age_key.public,
+                "BACKUP_FILES_PATHS": str(tmp_path / "does-not-exist"),
+                "BACKUP_SMTP_HOST": "127.0.0.1",
+                "BACKUP_SMTP_PORT": str(port),
+                "BACKUP_SMTP_SECURITY": security,
+                "BACKUP_SMTP_CA_FILE": str(cert),
+                "BACKUP_EMAIL_FROM": "backups@panel.test",
+                "BACKUP_EMAIL_TO": "ops@panel.test",
+            }
+            result = run_cli(["create", "files"], env)
+        finally:
+            controller.stop()
+        assert result.exit_code == 2
+        (message,) = box.messages
+        assert "FAILED: create files at stage preflight" in message["Subject"]
+        assert "does-not-exist does not exist" in message.get_payload()

@@ -186,7 +186,7 @@ def run_create(
             command,
             backup_type,
             ok=False,
-            stage=exc.stage,
+            stage=exc.stage or "config",
             message=str(exc),
             duration_seconds=duration,
         )

@@ -27,7 +27,7 @@ class ConfigError(BackupError):
 
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems), stage="config")
+        super().__init__("\n".join(self.problems))
 
 
 class IntegrityError(BackupError):

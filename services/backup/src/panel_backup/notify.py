@@ -75,16 +75,18 @@ def send_email(settings: Settings, report: Report) -> bool:
     message["To"] = ", ".join(settings.email_to)
     message.set_content(report.body())
     try:
+        # With BACKUP_SMTP_CA_FILE only that CA is trusted (a private relay); verification always stays on.
+        context = ssl.create_default_context(
+            cafile=str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+        )
         smtp: smtplib.SMTP
         if settings.smtp_security == "tls":
-            smtp = smtplib.SMTP_SSL(
-                settings.smtp_host, settings.smtp_port, timeout=30, context=ssl.create_default_context()
-            )
+            smtp = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=30, context=context)
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30)
         with smtp:
             if settings.smtp_security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=context)
             if settings.smtp_username and settings.smtp_password:
                 smtp.login(settings.smtp_username, settings.smtp_password)
             smtp.send_message(message)

@@ -215,6 +215,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = _env("BACKUP_SMTP_USERNAME", "smtp_username")
     smtp_password: str | None = _env("BACKUP_SMTP_PASSWORD", "smtp_password")
     smtp_security: Literal["starttls", "tls", "none"] = _env("BACKUP_SMTP_SECURITY", "smtp_security")
+    smtp_ca_file: Path | None = _env("BACKUP_SMTP_CA_FILE", "smtp_ca_file")
     email_from: str | None = _env("BACKUP_EMAIL_FROM", "email_from")
     email_to: CommaList = _env("BACKUP_EMAIL_TO", "email_to")
     email_on_success: bool = _env("BACKUP_EMAIL_ON_SUCCESS", "email_on_success")
