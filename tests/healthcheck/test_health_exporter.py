@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
-from health_servers import BlackHole
+from health_servers import BlackHole, TlsServer, make_certificate
 from panel_health.exporter import HealthExporter
 from panel_health.settings import HealthSettings
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,12 +35,19 @@ def test_metrics_for_healthy_dependencies_pass_promtool(
     panel_http: str,
     redis_url: str,
     postgres_database: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    (tmp_path / "app.log").write_text('{"levelname": "ERROR", "message": "x"}\n')
+    tls_server = TlsServer(*make_certificate(tmp_path, "leaf", 60, ["panel.test"]))
+    request.addfinalizer(tls_server.close)
     settings = make_settings(
         panel_url=panel_http,
         redis_url=redis_url,
         database_url=postgres_database,
         resources={"disk_paths": ["/tmp"], "cpu_sample_seconds": 0.05},
+        logs={"sources": [{"name": "app", "path": str(tmp_path / "app.log")}]},
+        tls={"targets": [{"host": "127.0.0.1", "port": tls_server.port, "server_name": "panel.test"}]},
     )
     url, _ = run_exporter(settings)
     text = httpx.get(f"{url}/metrics", timeout=60).text
@@ -50,6 +58,9 @@ def test_metrics_for_healthy_dependencies_pass_promtool(
     series = _scrape(url)
     for check in ("postgres", "redis", "rq", "resources"):
         assert series[f"panel_health_{check}_up"] == [({}, 1.0)], check
+    assert series["panel_health_logs_up"] == [({"source": "app"}, 1.0)]
+    assert series["panel_health_log_error_ratio"] == [({"source": "app"}, 1.0)]
+    assert series["panel_health_tls_cert_name_match"] == [({"target": f"panel.test:{tls_server.port}"}, 1.0)]
     assert {labels["target"] for labels, _ in series["panel_health_http_up"]} == {"health", "main", "api"}
     assert all(value == 1.0 for _, value in series["panel_health_http_up"])
     assert "panel_health_check_down_reason" not in series
