@@ -76,3 +76,36 @@ def test_persistent_part_errors_abort_and_leave_nothing(
     client = moto_server.client()
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert client.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
+
+
+def test_overlapping_runs_on_s3_are_refused_by_the_lock_object(
+    moto_server: MotoServer, s3_bucket: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    from panel_backup.locking import storage_lock
+    from panel_backup.settings import Settings
+    from panel_backup.storage import S3Storage
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a")
+    settings = Settings(
+        target=f"s3://{s3_bucket}/nightly",
+        s3_endpoint_url=moto_server.url,
+        aws_access_key_id=S3_KEY_ID,
+        aws_secret_access_key=S3_SECRET,
+    )
+    env = {
+        "BACKUP_TARGET": f"s3://{s3_bucket}/nightly",
+        "BACKUP_S3_ENDPOINT_URL": moto_server.url,
+        "AWS_ACCESS_KEY_ID": S3_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": S3_SECRET,
+        "BACKUP_AGE_RECIPIENTS": age_key.public,
+        "BACKUP_FILES_PATHS": str(tmp_path / "data"),
+    }
+    with storage_lock(S3Storage(settings, s3_bucket, "nightly"), "files", ttl_seconds=600):
+        held = run_cli(["create", "files"], env)
+    assert held.exit_code == 4, held.output
+    assert "holds the lock" in held.stderr
+    free = run_cli(["create", "files"], env)
+    assert free.exit_code == 0, free.output
+    keys = [item["Key"] for item in moto_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert not any(key.startswith("nightly/locks/") for key in keys)
