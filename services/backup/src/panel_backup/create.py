@@ -57,9 +57,9 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
     if backup_type == "files":
         if not settings.files_paths:
             raise ConfigError("BACKUP_FILES_PATHS is not set; list the folders to back up, comma-separated")
-        entries = list(walk_paths(settings.files_paths, settings.files_include, settings.files_exclude))
+        paths, include, exclude = settings.files_paths, settings.files_include, settings.files_exclude
         return Prepared(
-            TarSource(entries),
+            TarSource(lambda: walk_paths(paths, include, exclude)),
             storage_lock(storage, "files", settings.lock_ttl_seconds),
             "files.tar.zst.age",
             "tar",
@@ -76,7 +76,7 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
     )
     document = settings_document(settings.config_env_vars)
     return Prepared(
-        TarSource(entries, {"config/panel-settings.json": document}),
+        TarSource(lambda: entries, {"config/panel-settings.json": document}),
         storage_lock(storage, "config", settings.lock_ttl_seconds),
         "config.tar.zst.age",
         "tar",

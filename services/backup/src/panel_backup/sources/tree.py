@@ -8,7 +8,7 @@ import os
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -92,21 +92,28 @@ def settings_document(names: list[str]) -> bytes:
 class TarSource:
     """Runs a tar writer in a thread; `reader` raises if tar fails, before end-of-stream."""
 
-    def __init__(self, entries: list[Entry], extra_files: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self, entries: Callable[[], Iterable[Entry]], extra_files: dict[str, bytes] | None = None
+    ) -> None:
+        # `entries` is walked twice (sizes now, contents later) rather than held in memory: an uploads
+        # volume can have millions of files.
         self.entries = entries
         self.extra_files = extra_files or {}
         self.pipe = BoundedPipe()
         self.reader = self.pipe
-        self.expected_size = sum(e.path.stat().st_size for e in entries if e.path.is_file()) + sum(
-            len(v) for v in self.extra_files.values()
-        )
-        self.metadata: dict[str, Any] = {"format": "tar", "entries": len(entries) + len(self.extra_files)}
+        count, size = 0, sum(len(v) for v in self.extra_files.values())
+        for entry in entries():
+            count += 1
+            if entry.path.is_file():
+                size += entry.path.stat().st_size
+        self.expected_size = size
+        self.metadata: dict[str, Any] = {"format": "tar", "entries_at_start": count + len(self.extra_files)}
         self._thread = threading.Thread(target=self._run, name="tar", daemon=True)
 
     def _run(self) -> None:
         try:
             with tarfile.open(fileobj=self.pipe, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
-                for entry in self.entries:
+                for entry in self.entries():
                     info = tar.gettarinfo(str(entry.path), arcname=entry.arcname)
                     if info.isreg():
                         with open(entry.path, "rb") as handle:
