@@ -106,3 +106,13 @@ def test_generated_certificate_loads(tmp_path: Path) -> None:
 
     cert, key = make_certificate(tmp_path, "x", 1, ["x.test"])
     ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+
+
+def test_threshold_edges() -> None:
+    from panel_health.results import grade
+
+    assert grade(100, 100, 1000) is Status.WARN  # queue depth: warn *at* 100
+    assert grade(99, 100, 1000) is Status.PASS
+    assert grade(30, 30, 7, higher_is_worse=False) is Status.PASS  # certificates: warn *under* 30 days
+    assert grade(29.9, 30, 7, higher_is_worse=False) is Status.WARN
+    assert grade(6.9, 30, 7, higher_is_worse=False) is Status.FAIL

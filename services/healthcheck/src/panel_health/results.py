@@ -94,7 +94,8 @@ def grade(
     def beyond(limit: float | None) -> bool:
         if limit is None:
             return False
-        return value >= limit if higher_is_worse else value <= limit
+        # "warn at 100 jobs" includes 100; "warn under 30 days" excludes 30.
+        return value >= limit if higher_is_worse else value < limit
 
     if beyond(critical):
         return Status.FAIL
