@@ -1,4 +1,13 @@
 {{/*
+panel.loadtest.run: id of a load-test run, a hash of the load-test values. Jobs are immutable, so a run
+with other settings gets new Job names (the master and its workers share the id) instead of failing the
+upgrade; an unchanged run is left alone.
+*/}}
+{{- define "panel.loadtest.run" -}}
+{{- toYaml .Values.loadtest | sha256sum | trunc 8 -}}
+{{- end -}}
+
+{{/*
 panel.loadtest.job: a Locust Job, role "master" or "worker". The master's exit code (the SLO gate set by
 panel-loadtest) is the Job's verdict: backoffLimit 0, so a failed gate is a failed Job and never retried.
 Pass (dict "ctx" $ "role" "master").
@@ -8,10 +17,11 @@ Pass (dict "ctx" $ "role" "master").
 {{- $l := $.Values.loadtest -}}
 {{- $r := index $l .role -}}
 {{- $ctx := dict "ctx" $ "component" "loadtest" "values" $l -}}
+{{- $run := include "panel.loadtest.run" $ -}}
 apiVersion: batch/v1
 kind: Job
 metadata:
-  {{- include "panel.metadata" (dict "ctx" $ "component" "loadtest" "name" (printf "loadtest-%s" .role)) | nindent 2 }}
+  {{- include "panel.metadata" (dict "ctx" $ "component" "loadtest" "name" (printf "loadtest-%s-%s" $run .role)) | nindent 2 }}
 spec:
   backoffLimit: 0
   activeDeadlineSeconds: {{ $l.activeDeadlineSeconds }}
@@ -24,6 +34,7 @@ spec:
       labels:
         {{- include "panel.podLabels" $ctx | nindent 8 }}
         panel.dev/loadtest-role: {{ .role }}
+        panel.dev/loadtest-run: {{ $run | quote }}
     spec:
       {{- include "panel.podCommon" $ctx | nindent 6 }}
       restartPolicy: Never
