@@ -1,0 +1,136 @@
+"""panel-health against the real panel: gunicorn (`panel web`) and the RQ worker (`panel worker`) as
+subprocesses, on the session PostgreSQL and Redis, after `panel migrate`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from panel_health.checks import build_checks
+from panel_health.perf import run_perf
+from panel_health.results import Status
+from panel_health.runner import run_checks
+from panel_health.settings import HealthSettings
+from rq import Queue, Worker
+from support.servers import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _panel_missing() -> str | None:
+    """Why the real panel cannot run here (None when it can)."""
+    if importlib.util.find_spec("panel.app") is None or importlib.util.find_spec("panel.cli") is None:
+        return "the panel package has no app/cli module yet"
+    from panel import app, cli
+
+    if not hasattr(app, "create_app") or "web" not in cli.main.commands:
+        return "the panel provides no create_app / `panel web` yet"
+    return None
+
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.skipif(_panel_missing() is not None, reason=str(_panel_missing())),
+]
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def real_panel(postgres_database: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": postgres_database,
+        "REDIS_URL": redis_url,
+        "PANEL_URL": f"http://127.0.0.1:{port}",
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "UPLOADS_DIR": str(tmp_path / "uploads"),
+        "CHECK_INTERVAL_SECONDS": "0",
+    }
+    migrate = subprocess.run(
+        ["uv", "run", "--frozen", "panel", "migrate"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    log = (tmp_path / "web.log").open("wb")
+    worker_log = (tmp_path / "worker.log").open("wb")
+    web = subprocess.Popen(
+        ["uv", "run", "--frozen", "panel", "web"], cwd=REPO, env=env, stdout=log, stderr=log
+    )
+    worker = subprocess.Popen(
+        ["uv", "run", "--frozen", "panel", "worker"], cwd=REPO, env=env, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if web.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(
+                    "the panel did not become ready:\n" + (tmp_path / "web.log").read_text()[-3000:]
+                )
+            time.sleep(0.2)
+        yield base
+    finally:
+        _stop(worker)
+        _stop(web)
+        log.close()
+        worker_log.close()
+
+
+def test_checks_against_the_real_panel(
+    make_settings: Callable[..., HealthSettings],
+    real_panel: str,
+    postgres_database: str,
+    redis_url: str,
+) -> None:
+    settings = make_settings(
+        panel_url=real_panel,
+        database_url=postgres_database,
+        redis_url=redis_url,
+        perf={"requests": 40, "concurrency": 4, "targets": ["health", "api"]},
+    )
+    connection = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + 60
+    while Worker.count(queue=Queue(settings.rq.queues[0], connection=connection)) < 1:
+        assert time.monotonic() < deadline, f"no panel worker listens on the {settings.rq.queues[0]!r} queue"
+        time.sleep(0.2)
+    connection.close()
+
+    results = {r.key: r for r in run_checks(build_checks(settings), 30)}
+    for key in ("http:health", "http:main", "http:api", "postgres", "redis", "rq"):
+        assert results[key].up, (key, results[key].reason, results[key].message)
+        assert results[key].status is not Status.FAIL, (key, results[key].observations)
+    status_codes = {r.target: r.observations[1].value for r in results.values() if r.check == "http"}
+    assert status_codes == {"health": 200, "main": 200, "api": 200}
+
+    perf = run_perf(settings)
+    assert perf.up
+    error_ratio = next(o for o in perf.observations if o.name == "errorRatio")
+    assert error_ratio.value == 0
