@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ADMIN_PASSWORD, RunResult, run_cli
+from conftest import ADMIN_PASSWORD, UNTIMED_THRESHOLDS, RunResult, run_cli
 from contract_server import ContractServer
 
 SHORT = ["--duration-scale", "0.1"]  # smoke: 6 s
@@ -34,7 +34,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ContractSe
     """One short smoke run shared by the tests that only read its results."""
     report_dir = tmp_path_factory.mktemp("smoke") / "reports"
     with ContractServer(ADMIN_PASSWORD) as server:
-        env = {"PANEL_URL": server.url, "LOADTEST_PASSWORD": ADMIN_PASSWORD}
+        env = {"PANEL_URL": server.url, "LOADTEST_PASSWORD": ADMIN_PASSWORD, **UNTIMED_THRESHOLDS}
         yield server, run_cli(["run", "--report-dir", str(report_dir), *SHORT], env, report_dir)
 
 
@@ -83,25 +83,6 @@ def test_each_role_only_does_what_it_may(smoke: tuple[ContractServer, RunResult]
     assert not [r["Name"] for r in rows if re.search(r"/(\d+|[0-9a-f]{16})(/|$|\?)", r["Name"])]
 
 
-def test_thresholds_beyond_reach_and_server_errors_fail_the_gate_with_exit_99(
-    contract_server: ContractServer, run_loadtest
-) -> None:
-    contract_server.state.broken_paths.add("/api/v2/summary")
-    result = run_loadtest(contract_server.url, "--duration-scale", "0.05", LOADTEST_MAX_AVG_MS="0.001")
-    assert result.returncode == 99, result.output
-    assert "SLO gate FAILED: average" in result.stdout
-    assert "is not below 0 ms: over by" in result.stdout
-    assert "error rate" in result.stdout and "requests failed" in result.stdout
-    verdicts = {v["name"]: v for v in summary(result.report_dir)["gate"]["verdicts"]}
-    assert verdicts["avg_response_time"]["outcome"] == "failed"
-    assert verdicts["error_rate"]["outcome"] == "failed"
-    assert verdicts["p99_response_time"]["outcome"] == "passed"
-    junit = ET.parse(result.report_dir / "junit.xml").getroot().find("testsuite")  # noqa: S314 - our own report
-    assert junit is not None and junit.get("failures") == "2"
-    failures = (result.report_dir / "locust_failures.csv").read_text()
-    assert "/api/v2/summary" in failures and "got 503" in failures
-
-
 def test_a_wrong_admin_password_stops_before_any_load(contract_server: ContractServer, run_loadtest) -> None:
     result = run_loadtest(contract_server.url, *SHORT, password="not-the-password")
     assert result.returncode == 2
@@ -143,6 +124,7 @@ def test_stress_reports_the_last_passing_user_count(
     assert passed.returncode == 0, passed.output
     stress = summary(passed.report_dir)["stress"]
     assert stress["last_passing_users"] == 2 and stress["breaking_users"] is None
+    # A latency bound nothing can meet: the first step breaks, and the message says by how much.
     broke = run_loadtest(
         contract_server.url,
         "--scenario",

@@ -107,22 +107,31 @@ def _ensure_account(client: httpx.Client, account: Account) -> None:
         )
     if created.status_code not in (400, 409, 422):
         raise ProvisioningError(f"creating account {account.username} failed: {_problem(created)}")
-    existing = client.get("/api/v2/users", params={"q": account.username, "limit": 200})
-    match = next(
-        (
-            u
-            for u in _items(existing.json() if existing.is_success else [])
-            if u.get("username") == account.username
-        ),
-        None,
-    )
+    match = _find_user(client, account.username)
     if match is None:
         raise ProvisioningError(f"creating account {account.username} failed: {_problem(created)}")
     updated = client.patch(
-        f"/api/v2/users/{match['id']}", json={"password": account.password, "role": account.role}
+        f"/api/v2/users/{match['id']}",
+        json={"password": account.password, "role": account.role, "is_active": True},
     )
     if not updated.is_success:
         raise ProvisioningError(f"resetting account {account.username} failed: {_problem(updated)}")
+
+
+def _find_user(client: httpx.Client, username: str) -> dict[str, Any] | None:
+    """Page through GET /api/v2/users (cursor pagination) looking for ``username``."""
+    params: dict[str, str | int] = {"limit": 200}
+    for _ in range(100):
+        response = client.get("/api/v2/users", params=params)
+        if not response.is_success:
+            raise ProvisioningError(f"listing users failed: {_problem(response)}")
+        body = response.json()
+        found = next((u for u in _items(body) if u.get("username") == username), None)
+        cursor = body.get("next_cursor") if isinstance(body, dict) else None
+        if found is not None or not cursor:
+            return found
+        params = {"limit": 200, "cursor": str(cursor)}
+    return None
 
 
 def wait_until_ready(base_url: str, timeout: float, interval: float = 1.0) -> None:

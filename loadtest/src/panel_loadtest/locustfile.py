@@ -45,6 +45,8 @@ del _user_class  # a leftover module-level reference would count as a fourth use
 
 ScenarioShapeClass = shape_class_for(_context.scenario)
 globals()[ScenarioShapeClass.__name__] = ScenarioShapeClass
+# A locustfile override can `from panel_loadtest.locustfile import *` and add its own user classes.
+__all__ = ["hooks", ScenarioShapeClass.__name__] + [
+    name for name in ("AdminUser", "OperatorUser", "ViewerUser") if name in globals()
+]
 del ScenarioShapeClass
-
-__all__ = ["hooks"]

@@ -26,6 +26,8 @@ class RunContext:
     snapshots: list[Snapshot] = field(default_factory=list)
     stress: StressController | None = None
     aborted: str | None = None
+    # Learned at run time: False once the panel answers 404 for /auth/oidc/login (SSO not configured).
+    sso_configured: bool | None = None
 
     @classmethod
     def from_environment(cls) -> RunContext:

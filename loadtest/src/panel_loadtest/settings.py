@@ -7,7 +7,7 @@ so a Kubernetes Job only has to set env vars; secrets are also readable from ``*
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, HttpUrl, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +58,10 @@ class LoadTestSettings(BaseSettings):
     job_poll_timeout: float = Field(default=30.0, gt=0, description="give up polling a check job after this")
     token_refresh_margin: float = Field(
         default=30.0, ge=0, description="refresh the JWT this long before expiry"
+    )
+    oidc: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="OAuth2 paths: on = must redirect; off = skip; auto = skip once SSO reports off (404)",
     )
     ready_timeout: float = Field(
         default=60.0, ge=0, description="wait this long for the panel's /readyz at start"

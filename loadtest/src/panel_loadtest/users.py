@@ -246,10 +246,16 @@ class PanelUser(FastHttpUser):
             response.failure(f"form login: expected a redirect, got HTTP {response.status_code}")
             return False
 
+    def sso_in_play(self) -> bool:
+        mode = self.ctx.settings.oidc
+        return mode == "on" or (mode == "auto" and self.ctx.sso_configured is not False)
+
     @tag("read", "oauth")
     @task(1)
     def oauth_login_redirect(self) -> None:
         """The panel's side of OAuth2: it must redirect to the identity provider (not follow it)."""
+        if not self.sso_in_play():
+            return
         with self.client.get(
             "/auth/oidc/login",
             name=self.named("/auth/oidc/login"),
@@ -257,6 +263,12 @@ class PanelUser(FastHttpUser):
             catch_response=True,
         ) as response:
             if response.status_code in (302, 303, 307):
+                self.ctx.sso_configured = True
+                response.success()
+            elif response.status_code == 404 and self.ctx.settings.oidc == "auto":
+                # The panel's documented answer when SSO is not configured: note it and stop asking.
+                self.ctx.sso_configured = False
+                self.ctx.counters.add("sso_not_configured")
                 response.success()
             else:
                 response.failure(f"OIDC login: expected a redirect, got HTTP {response.status_code}")
@@ -265,6 +277,8 @@ class PanelUser(FastHttpUser):
     @task(1)
     def oauth_callback_error(self) -> None:
         """A callback with a forged state must be refused cleanly (4xx or back to /login), never a 5xx."""
+        if not self.sso_in_play() or self.ctx.sso_configured is None:
+            return
         with self.client.get(
             "/auth/oidc/callback?code=forged&state=forged",
             name=self.named("/auth/oidc/callback?<forged>"),

@@ -1,0 +1,135 @@
+"""End to end: the smoke scenario against the real panel (gunicorn + RQ worker, PostgreSQL, Redis).
+
+Proves the reports hold sane numbers, the gate passes on a healthy run and fails (exit 99, with a
+message) on thresholds set beyond reach, and that each role only does what it may: the panel's
+own audit log shows no write by the viewer, and a viewer that tries to write is refused (403) and
+counted as a failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import UNTIMED_THRESHOLDS, RunResult, run_cli
+from real_panel import RunningPanel, running_panel
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+HERE = Path(__file__).resolve().parent
+WRITE_ACTIONS = (
+    "server.create",
+    "server.update",
+    "server.delete",
+    "server.check",
+    "server.check_all",
+    "user.create",
+    "user.update",
+)
+
+
+@pytest.fixture(scope="module")
+def panel(postgres_server, redis_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPanel]:
+    database = postgres_server.create_database()
+    try:
+        with running_panel(
+            postgres_server.url(database), redis_server.url(3), tmp_path_factory.mktemp("panel")
+        ) as running:
+            yield running
+    finally:
+        postgres_server.drop_database(database)
+
+
+def run_against(panel: RunningPanel, report_dir: Path, *args: str, **env: str) -> RunResult:
+    full_env = {
+        **UNTIMED_THRESHOLDS,
+        "PANEL_URL": panel.url,
+        "LOADTEST_USERNAME": panel.admin_username,
+        "LOADTEST_PASSWORD": panel.admin_password,
+        **env,
+    }
+    return run_cli(["run", "--report-dir", str(report_dir), *args], full_env, report_dir, timeout=180)
+
+
+def audit_entries(panel: RunningPanel) -> list[dict]:
+    token = httpx.post(
+        f"{panel.url}/api/v2/auth/token",
+        json={"username": panel.admin_username, "password": panel.admin_password},
+    ).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    entries, params = [], {"limit": "200"}
+    while True:
+        page = httpx.get(f"{panel.url}/api/v2/audit", params=params, headers=headers).json()
+        entries += page["items"]
+        if not page["next_cursor"]:
+            return entries
+        params = {"limit": "200", "cursor": page["next_cursor"]}
+
+
+@pytest.fixture(scope="module")
+def smoke(panel: RunningPanel, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    return run_against(panel, tmp_path_factory.mktemp("smoke") / "reports", "--duration-scale", "0.25")
+
+
+def test_smoke_against_the_real_panel_passes_with_sane_reports(smoke: RunResult) -> None:
+    assert smoke.returncode == 0, smoke.output[-6000:]
+    assert "SLO gate passed" in smoke.stdout
+    for name in ("summary.json", "junit.xml", "report.html", "locust_stats.csv"):
+        assert (smoke.report_dir / name).is_file(), name
+    data = json.loads((smoke.report_dir / "summary.json").read_text())
+    totals = data["totals"]
+    assert totals["requests"] >= 20
+    assert totals["failures"] == 0, (smoke.report_dir / "locust_failures.csv").read_text()
+    assert 0 < totals["avg_ms"] < 5000 and totals["p95_ms"] <= totals["p99_ms"]
+    assert data["steady"]["users"] == 3 and data["steady"]["rps"] > 0
+    counts = data["behaviour"]["counts"]
+    assert counts.get("cache_hit", 0) + counts.get("cache_miss", 0) > 0, "X-Cache headers were counted"
+
+
+def test_each_role_only_does_what_it_may_on_the_real_panel(panel: RunningPanel, smoke: RunResult) -> None:
+    assert smoke.returncode == 0, smoke.output[-6000:]
+    # Zero failures above means no 403 anywhere; the audit log says who wrote what.
+    writers: dict[str, set[str]] = {}
+    for entry in audit_entries(panel):
+        if entry["action"] in WRITE_ACTIONS:
+            writers.setdefault(entry["actor"], set()).add(entry["action"])
+    assert "loadtest-viewer" not in writers
+    # None: `panel create-admin` on the command line, before the load test.
+    assert set(writers) <= {"admin", "loadtest-operator", None}
+    assert writers.get("loadtest-operator"), "the operator did write"
+    assert not {a for a in writers.get("loadtest-operator", set()) if a.startswith("user.")}
+    with (smoke.report_dir / "locust_stats.csv").open() as handle:
+        rows = [row for row in csv.DictReader(handle) if row["Name"] != "Aggregated"]
+    viewer_posts = {r["Name"] for r in rows if r["Name"].startswith("[viewer]") and r["Type"] != "GET"}
+    assert viewer_posts <= {"[viewer] /api/v2/auth/token", "[viewer] /login"}
+    assert any(r["Name"].startswith("[viewer]") for r in rows)
+
+
+def test_a_writing_viewer_and_unreachable_thresholds_fail_the_gate(
+    panel: RunningPanel, tmp_path: Path
+) -> None:
+    result = run_against(
+        panel,
+        tmp_path / "reports",
+        "--duration-scale",
+        "0.1",
+        "--locustfile",
+        str(HERE / "rogue_viewer_locustfile.py"),
+        "--",
+        "RogueViewerUser",
+        LOADTEST_MAX_AVG_MS="0.001",
+    )
+    assert result.returncode == 99, result.output[-6000:]
+    assert "SLO gate FAILED" in result.stdout
+    assert "average" in result.stdout and "is not below 0 ms: over by" in result.stdout
+    assert "error rate" in result.stdout and "requests failed" in result.stdout
+    failures = (result.report_dir / "locust_failures.csv").read_text()
+    assert "[viewer] /api/v2/servers" in failures and "got 403" in failures
+    suite = ET.parse(result.report_dir / "junit.xml").getroot().find("testsuite")  # noqa: S314 - our own report
+    assert suite is not None and suite.get("failures") == "2"
+    failed = {case.get("name") for case in suite.findall("testcase") if case.find("failure") is not None}
+    assert failed == {"avg_response_time", "error_rate"}
