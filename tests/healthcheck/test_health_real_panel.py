@@ -3,7 +3,6 @@ subprocesses, on the session PostgreSQL and Redis, after `panel migrate`."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import time
@@ -24,22 +23,7 @@ from support.servers import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _panel_missing() -> str | None:
-    """Why the real panel cannot run here (None when it can)."""
-    if importlib.util.find_spec("panel.app") is None or importlib.util.find_spec("panel.cli") is None:
-        return "the panel package has no app/cli module yet"
-    from panel import app, cli
-
-    if not hasattr(app, "create_app") or "web" not in cli.main.commands:
-        return "the panel provides no create_app / `panel web` yet"
-    return None
-
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.redis,
-    pytest.mark.skipif(_panel_missing() is not None, reason=str(_panel_missing())),
-]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
