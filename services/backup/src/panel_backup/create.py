@@ -88,6 +88,17 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
     )
 
 
+def _remove_quietly(storage: Storage, keys: list[str | None]) -> None:
+    for key in keys:
+        if key:
+            try:
+                storage.delete(key)
+            except Exception as exc:
+                log.warning(
+                    "could not remove an unfinished object", extra={"key": key, "error": str(exc)[:200]}
+                )
+
+
 def create_backup(
     settings: Settings, storage: Storage, backup_type: BackupType, tracker: StageTracker
 ) -> Manifest:
@@ -129,9 +140,14 @@ def create_backup(
                 with contextlib.suppress(Exception):
                     storage.delete(wrapped_key)
             raise
-        stats = encoder.finish()
-        timings["stream_seconds"] = round(stats.seconds, 3)
-        metadata = {**source.metadata, **prepared.extra_metadata}
+        try:
+            stats = encoder.finish()
+            timings["stream_seconds"] = round(stats.seconds, 3)
+            with tracker.stage("source"):
+                metadata = {**source.metadata, **prepared.extra_metadata}
+        except BaseException:
+            _remove_quietly(storage, [artifact_key, wrapped_key])  # data without a manifest is only clutter
+            raise
         with tracker.stage("manifest"):
             manifest = Manifest(
                 id=backup_id,
@@ -154,7 +170,11 @@ def create_backup(
                 source=metadata,
                 timings={**timings, "total_seconds": round(time.monotonic() - clock, 3)},
             )
-            write_manifest(storage, manifest)  # last: only now does the backup exist
+            try:
+                write_manifest(storage, manifest)  # last: only now does the backup exist
+            except BaseException:
+                _remove_quietly(storage, [artifact_key, wrapped_key])
+                raise
     log.info(
         "backup complete",
         extra={

@@ -5,9 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
-from prometheus_client.parser import text_string_to_metric_families
-
 from .logs import get_logger
 from .redact import redact_url, scrub
 from .settings import Settings
@@ -26,6 +23,8 @@ GAUGES = {
 
 def _previous_values(path: Path) -> dict[tuple[str, str], float]:
     """Values already in the textfile, so one type's run does not erase the others' (or its last success)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     values: dict[tuple[str, str], float] = {}
     if not path.exists():
         return values
@@ -50,6 +49,9 @@ def record(
     """`job` is a backup type ("database", "files", "config") or "drill"."""
     if not (settings.pushgateway_url or settings.metrics_textfile):
         return
+    # Imported here: a CronJob without metrics configured should not pay for the import.
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+
     now = time.time()
     current = {
         "last_attempt_timestamp_seconds": now,

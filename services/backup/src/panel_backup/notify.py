@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
-
 from .logs import get_logger
 from .redact import redact_url, scrub
 from .settings import Settings
@@ -100,6 +98,8 @@ def send_email(settings: Settings, report: Report) -> bool:
 def send_webhook(settings: Settings, report: Report) -> bool:
     if not settings.webhook_url:
         return False
+    import httpx  # only when a webhook is configured
+
     payload = {"source": "panel-backup", **asdict(report), "subject": report.subject()}
     try:
         response = httpx.post(settings.webhook_url, json=payload, timeout=15)

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
-from croniter import croniter
-
 from .dburl import is_sqlite
 from .errors import ConfigError
 from .logs import get_logger
@@ -27,11 +25,15 @@ class Job:
     run: Callable[[], int]  # returns the command's exit status
 
     def next_after(self, moment: datetime) -> datetime:
+        from croniter import croniter
+
         return croniter(self.cron, moment).get_next(datetime)
 
 
 def planned_jobs(settings: Settings, runners: dict[str, Callable[[], int]]) -> list[Job]:
     """The jobs that make sense for this configuration: only sources that are configured."""
+    from croniter import croniter  # imported late: only `schedule` needs it, and it is slow to import
+
     wanted: list[tuple[str, str, str]] = []
     if settings.database_url:
         wanted.append(("create database", "BACKUP_SCHEDULE_DATABASE", settings.schedule_database))

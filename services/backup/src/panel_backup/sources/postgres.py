@@ -144,15 +144,37 @@ class ProcessReader:
 
 
 class PostgresDump:
-    """Context manager: holds the snapshot transaction open while pg_dump reads from it."""
+    """Context manager: holds the snapshot transaction open while pg_dump reads from it.
+
+    The exact row counts run in that same transaction (so they describe exactly what pg_dump saw),
+    in a thread while pg_dump streams, rather than delaying the dump.
+    """
 
     def __init__(self, target: PostgresTarget, pg_dump: str) -> None:
         self.target = target
         self.pg_dump = pg_dump
-        self.metadata: dict[str, Any] = {}
         self.expected_size: int | None = None
         self._conn: Any = None
+        self._base: dict[str, Any] = {}
+        self._counts: dict[str, int] | None = None
+        self._counts_error: BaseException | None = None
+        self._counter: threading.Thread | None = None
         self.reader: ProcessReader | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The manifest's source record; waits for the row counts."""
+        if self._counter is not None:
+            self._counter.join()
+        if self._counts_error is not None:
+            raise SourceError(f"counting rows in the snapshot failed: {scrub(str(self._counts_error))}")
+        return {**self._base, "row_counts": self._counts or {}}
+
+    def _count(self) -> None:
+        try:
+            self._counts = row_counts(self._conn)
+        except BaseException as exc:
+            self._counts_error = exc
 
     def __enter__(self) -> PostgresDump:
         self._conn = connect(self.target)
@@ -162,15 +184,13 @@ class PostgresDump:
         with self._conn.cursor() as cur:
             cur.execute("SELECT pg_export_snapshot(), pg_database_size(current_database())")
             snapshot, self.expected_size = cur.fetchone()
-        counts = row_counts(self._conn)
-        self.metadata = {
+        self._base = {
             "engine": "postgresql",
             "database": self.target.dbname,
             "host": self.target.host,
             "port": self.target.port,
             "snapshot": snapshot,
             "database_size": self.expected_size,
-            "row_counts": counts,
             **versions,
         }
         process = subprocess.Popen(
@@ -181,7 +201,9 @@ class PostgresDump:
             bufsize=1 << 20,
         )
         self.reader = ProcessReader(process, "pg_dump")
-        log.info("pg_dump started", extra={"pid": process.pid, "snapshot": snapshot, "tables": len(counts)})
+        self._counter = threading.Thread(target=self._count, name="row-counts", daemon=True)
+        self._counter.start()
+        log.info("pg_dump started", extra={"pid": process.pid, "snapshot": snapshot})
         return self
 
     def __exit__(
@@ -190,6 +212,9 @@ class PostgresDump:
         if self.reader:
             self.reader.stop()
         if self._conn is not None:
+            if self._counter is not None and self._counter.is_alive():
+                self._conn.cancel()  # stop a long count on failure; the thread then ends with an error
+                self._counter.join()
             try:
                 self._conn.rollback()
                 self._conn.close()
