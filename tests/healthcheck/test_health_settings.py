@@ -114,3 +114,13 @@ def test_cli_help_documents_exit_codes() -> None:
     assert result.returncode == 0
     for line in ("0  ok", "1  warning", "2  critical", "3  unknown"):
         assert line in result.stdout
+
+
+def test_the_readme_example_is_a_valid_configuration(repo_root: Path, tmp_path: Path) -> None:
+    readme = (repo_root / "services/healthcheck/README.md").read_text()
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    settings = load_settings(path)
+    assert settings.rq.queues == ["panel"]
+    assert [t.name for t in settings.http_targets()] == ["health", "main", "api", "docs"]
