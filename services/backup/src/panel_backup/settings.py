@@ -152,7 +152,11 @@ class _YamlSource(PydanticBaseSettingsSource):
             raise ConfigError(f"BACKUP_CONFIG_FILE={path}: not valid YAML ({exc})") from None
         if not isinstance(data, dict):
             raise ConfigError(f"BACKUP_CONFIG_FILE={path}: the top level must be a mapping of setting: value")
-        return {str(k).lower(): v for k, v in data.items()}
+        # Keys are field names (`zstd_level`) or variable names (`BACKUP_ZSTD_LEVEL`); both become the
+        # variable name, so that the environment, merged on top under that same key, wins.
+        by_name = {name.lower(): _env_name(name) for name in Settings.model_fields}
+        by_name.update({_env_name(name).lower(): _env_name(name) for name in Settings.model_fields})
+        return {by_name.get(str(k).lower(), str(k)): v for k, v in data.items()}
 
 
 class Settings(BaseSettings):
@@ -324,6 +328,10 @@ def load_settings() -> Settings:
             name = _env_name(loc[0]) if loc else "settings"
             where = ".".join([name, *loc[1:]])
             message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = (
+                    "unknown setting in BACKUP_CONFIG_FILE; check the spelling (services/backup/README.md)"
+                )
             problems.append(f"{where}: {message}")
         raise ConfigError(problems) from None
     for secret in (
