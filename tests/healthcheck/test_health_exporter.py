@@ -84,8 +84,8 @@ def test_deadline_from_the_prometheus_header(
         exporter={"scrape_timeout_margin_seconds": 0.25},
     )
     url, _ = run_exporter(settings)
-    series = _scrape(url, timeout_header="1.5")
-    assert series["panel_health_scrape_deadline_seconds"] == [({}, 1.25)]
+    series = _scrape(url, timeout_header="3")
+    assert series["panel_health_scrape_deadline_seconds"] == [({}, 2.75)]
     assert series["panel_health_redis_up"] == [({}, 0.0)]
     assert series["panel_health_check_down_reason"] == [
         ({"check": "redis", "target": "", "reason": "deadline_exceeded"}, 1.0)

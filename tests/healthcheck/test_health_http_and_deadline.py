@@ -92,7 +92,7 @@ def test_deadline_cuts_off_every_kind_of_hung_dependency(
         http={"targets": [{"name": "hole", "url": f"http://{hole}/"}]},
         tls={"targets": [{"host": "127.0.0.1", "port": black_hole.port, "name": "hole"}]},
     )
-    results = {r.key: r for r in run_checks(build_checks(settings), deadline_seconds=1.0)}
+    results = {r.key: r for r in run_checks(build_checks(settings), deadline_seconds=2.0)}
     for key in ("http:hole", "postgres", "redis", "rq", "tls:hole"):
         assert not results[key].up, key
         assert results[key].reason == "deadline_exceeded", (key, results[key].reason)

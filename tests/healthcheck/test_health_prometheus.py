@@ -128,8 +128,9 @@ def test_prometheus_scrapes_in_time_despite_a_hung_database(prometheus_scraping:
     down_reason = 'panel_health_check_down_reason{check="postgres",reason="deadline_exceeded"} == 1'
     prom.wait_for(down_reason, "postgres reported down")
     prom.wait_for("panel_health_postgres_up == 0 and panel_health_redis_up == 1", "postgres down, redis up")
-    http = prom.wait_for('panel_health_http_up{job="health"} == 1', "HTTP targets up")
+    http = prom.wait_for('panel_health_http_up{job="health"}', "HTTP targets")
     assert {s["metric"]["target"] for s in http} == {"health", "main", "api"}
+    prom.wait_for('count(panel_health_http_up{job="health"} == 1) == 3', "all HTTP targets up")
     # The alert rules run in the same Prometheus: the dependency alert is pending for postgres.
     [alert] = prom.wait_for(
         'ALERTS{alertname="PanelDependencyDown",alertstate="pending"}', "PanelDependencyDown pending"
