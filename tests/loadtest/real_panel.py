@@ -57,7 +57,7 @@ def running_panel(database_url: str, redis_url: str, work_dir: Path) -> Iterator
         "SECRET_KEY": secrets.token_hex(32),
         "JWT_SECRET": secrets.token_hex(32),
         "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "UPLOADS_DIR": str(work_dir / "uploads"),
         "CHECK_INTERVAL_SECONDS": "0",

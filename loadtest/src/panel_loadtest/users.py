@@ -308,6 +308,8 @@ class WriterUser(PanelUser):
         self.check_address = target.hostname or "127.0.0.1"
         self.check_port = target.port or (443 if target.scheme == "https" else 80)
         self.check_protocol = target.scheme if target.scheme in ("http", "https") else "tcp"
+        # Like a real operator: register a server first, so updates and checks have a target at once.
+        self.create_server()
 
     def on_stop(self) -> None:
         # Leave the panel as we found it.
