@@ -15,8 +15,11 @@ def _results(settings: HealthSettings, *selection: str, deadline: float = 20.0) 
     return {r.key: r for r in run_checks(build_checks(settings, selection), deadline)}
 
 
-def test_panel_default_targets_pass(make_settings: Callable[..., HealthSettings], panel_http: str) -> None:
-    settings = make_settings(panel_url=panel_http)
+def test_panel_endpoints_pass(make_settings: Callable[..., HealthSettings], panel_http: str) -> None:
+    relaxed = {"latency_warning_seconds": 30, "latency_critical_seconds": 60}
+    paths = {"health": "/readyz", "main": "/", "api": "/api/v2/openapi.json"}
+    targets = [{"name": name, "path": path, **relaxed} for name, path in paths.items()]
+    settings = make_settings(panel_url=panel_http, http={"targets": targets})
     results = run_checks(build_checks(settings, ("http",)), 20)
     assert [r.key for r in results] == ["http:health", "http:main", "http:api"]
     for result in results:

@@ -28,7 +28,11 @@ def test_postgres_up_with_connection_ratio(
 ) -> None:
     held = [psycopg2.connect(postgres_database) for _ in range(3)]
     try:
-        result = _one(make_settings(database_url=postgres_database), "postgres")
+        settings = make_settings(
+            database_url=postgres_database,
+            postgres={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
+        )
+        result = _one(settings, "postgres")
     finally:
         for conn in held:
             conn.close()
@@ -49,7 +53,12 @@ def test_postgres_connection_pressure_warns(
     try:
         settings = make_settings(
             database_url=postgres_database,
-            postgres={"connections_warning_ratio": 0.02, "connections_critical_ratio": 0.9},
+            postgres={
+                "connections_warning_ratio": 0.02,
+                "connections_critical_ratio": 0.9,
+                "latency_warning_seconds": 30,
+                "latency_critical_seconds": 60,
+            },
         )
         result = _one(settings, "postgres")
     finally:
@@ -77,7 +86,10 @@ def test_postgres_nothing_listening(make_settings: Callable[..., HealthSettings]
 def test_redis_memory_clients_and_latency(
     make_settings: Callable[..., HealthSettings], redis_url: str
 ) -> None:
-    result = _one(make_settings(redis_url=redis_url), "redis")
+    settings = make_settings(
+        redis_url=redis_url, redis={"latency_warning_seconds": 30, "latency_critical_seconds": 60}
+    )
+    result = _one(settings, "redis")
     values = _values(result)
     assert result.up and result.status is Status.PASS
     assert values["panel_health_redis_memory_max_bytes"] == 256 * 1024 * 1024  # the fixture's maxmemory
