@@ -83,6 +83,8 @@ def _start_redis(binary: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], 
             str(data_dir),
         ],
         stdout=subprocess.DEVNULL,
+        # Its own session: Ctrl-C reaches the panel's processes first; Redis stops after them.
+        start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -95,6 +97,33 @@ def _start_redis(binary: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], 
             time.sleep(0.05)
     process.terminate()
     raise click.ClickException(f"redis-server did not start on port {port}")
+
+
+def _companion(command: str) -> str:
+    """A companion that cannot run on these defaults reports why, without stopping the panel."""
+    note = f"{command.split()[0]} exited; the panel keeps running without it"
+    return f"sh -c {shlex.quote(f'{command}; echo {shlex.quote(note)} >&2; exec sleep infinity')}"
+
+
+def _backup_env(env: dict[str, str], var_dir: Path) -> bool:
+    """Local backups to ./var/backups, encrypted to an age key generated once into ./var."""
+    env.setdefault("BACKUP_TARGET", f"file://{var_dir / 'backups'}")
+    identity = var_dir / "backup-age-identity.txt"
+    if not identity.exists():
+        keygen = subprocess.run(
+            ["panel-backup", "keygen", "--output", str(identity)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if keygen.returncode != 0:
+            click.echo(
+                f"note: scheduled backups are off (panel-backup keygen failed: {keygen.stderr.strip()})"
+            )
+            return False
+    env.setdefault("BACKUP_AGE_IDENTITY_FILE", str(identity))
+    return True
 
 
 def _panel(*args: str) -> list[str]:
@@ -142,10 +171,11 @@ def run_stack(port: int, var_dir: Path) -> int:
             "web": shlex.join(_panel("web")),
             "worker": shlex.join(_panel("worker")),
         }
+        # Companions from the other packages of this repository, when installed.
         if shutil.which("panel-health"):
-            processes["health"] = "panel-health serve"
-        if shutil.which("panel-backup"):
-            processes["backup"] = "panel-backup schedule"
+            processes["health"] = _companion("panel-health serve --host 127.0.0.1")
+        if shutil.which("panel-backup") and _backup_env(env, var_dir):
+            processes["backup"] = _companion("panel-backup schedule")
         (var_dir / "Procfile").write_text("".join(f"{name}: {cmd}\n" for name, cmd in processes.items()))
 
         click.echo("")
