@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CHART_DIR, REPO_ROOT, Tools, run
+from chart_support import CHART_DIR, REPO_ROOT, Tools, run
 
 pytestmark = pytest.mark.timeout(3600)
 

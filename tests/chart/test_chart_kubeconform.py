@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import KUBERNETES_VERSIONS, Tools, run
+from chart_support import KUBERNETES_VERSIONS, Tools, run
 
 pytestmark = pytest.mark.timeout(3600)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CHART_DIR, CI_CHART_DIR, NAMESPACE, SCENARIOS, Tools, run, scenario_files
+from chart_support import CHART_DIR, CI_CHART_DIR, NAMESPACE, SCENARIOS, Tools, run, scenario_files
 
 # The first test of a cold run builds the toolchain (ci/tools.sh), which takes minutes.
 pytestmark = pytest.mark.timeout(3600)

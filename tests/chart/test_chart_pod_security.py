@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import SCENARIOS, documents, pod_specs
+from chart_support import SCENARIOS, documents, pod_specs
 
 pytestmark = pytest.mark.timeout(3600)
 

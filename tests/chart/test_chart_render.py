@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import (
+from chart_support import (
     CHART_DIR,
     CI_CHART_DIR,
     SCENARIOS,

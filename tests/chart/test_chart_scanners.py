@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CI_CHART_DIR, SCENARIOS, Tools
+from chart_support import CI_CHART_DIR, SCENARIOS, Tools
 
 pytestmark = pytest.mark.timeout(3600)
 

@@ -4,7 +4,7 @@ validation rule's failure message."""
 from __future__ import annotations
 
 import pytest
-from conftest import CHART_DIR, Tools, run
+from chart_support import CHART_DIR, Tools, run
 
 pytestmark = pytest.mark.timeout(3600)
 

@@ -33,7 +33,6 @@ oauth-oidc:
 backupEncryption:
   recipients: BACKUP_AGE_RECIPIENTS
 loadtest:
-  username: LOADTEST_USERNAME
   password: LOADTEST_PASSWORD
 {{- end -}}
 
@@ -53,7 +52,7 @@ Pass (dict "ctx" $ "credential" "s3").
 {{- else if eq .credential "smtp" -}}{{- $on = $c.password -}}
 {{- else if eq .credential "oauth" -}}{{- $on = $c.provider -}}
 {{- else if eq .credential "backupEncryption" -}}{{- $on = $c.recipients -}}
-{{- else if eq .credential "loadtest" -}}{{- $on = and $c.username $c.password -}}
+{{- else if eq .credential "loadtest" -}}{{- $on = $c.password -}}
 {{- end -}}
 {{- if $on }}true{{ end -}}
 {{- end -}}

@@ -60,7 +60,7 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- $errors = append $errors "secrets.oauth: provider oidc needs config.oidcIssuerUrl" -}}
 {{- end -}}
 {{- if and $v.loadtest.enabled (not (include "panel.secret.enabled" (dict "ctx" . "credential" "loadtest"))) -}}
-{{- $errors = append $errors "loadtest: set secrets.loadtest.username and secrets.loadtest.password, or secrets.loadtest.existingSecret (keys username, password)" -}}
+{{- $errors = append $errors "loadtest: set secrets.loadtest.password (of the admin account loadtest.username), or secrets.loadtest.existingSecret (key password)" -}}
 {{- end -}}
 {{- $cm := $v.ingress.certManager -}}
 {{- if and $cm.issuer $cm.clusterIssuer -}}

@@ -57,12 +57,18 @@ spec:
           {{- end }}
           env:
             - {name: PANEL_URL, value: {{ include "panel.webUrl" $ | quote }}}
-            - {name: LOCUST_HOST, value: {{ include "panel.webUrl" $ | quote }}}
-            {{- if eq .role "worker" }}
-            - {name: LOCUST_MASTER_NODE_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
+            - {name: LOADTEST_USERNAME, value: {{ $l.username | quote }}}
+            - {name: LOADTEST_SCENARIO, value: {{ $l.scenario | quote }}}
+            - {name: LOADTEST_DURATION_SCALE, value: {{ $l.durationScale | quote }}}
+            # The root filesystem is read-only; reports (summary.json, junit.xml) go to /tmp.
+            - {name: LOADTEST_REPORT_DIR, value: /tmp/loadtest-reports}
+            {{- if eq .role "master" }}
+            - {name: LOADTEST_EXPECT_WORKERS, value: {{ $l.worker.replicas | quote }}}
+            {{- else }}
+            - {name: LOADTEST_MASTER_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
             {{- end }}
             {{- if $l.locustfile }}
-            - {name: LOCUST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
+            - {name: LOADTEST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
             {{- end }}
             {{- include "panel.secret.env" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 12 }}
             {{- with $l.extraEnv }}
