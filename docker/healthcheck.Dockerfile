@@ -14,7 +14,8 @@ COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/opt/venv
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_SYSTEM_CERTS=1
 WORKDIR /src
 # The workspace's metadata first: the dependency layer stays cached while only source changes.
 COPY pyproject.toml uv.lock ./
@@ -31,11 +32,16 @@ RUN groupadd --system --gid 10001 panel \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin panel
 COPY --from=build /opt/venv /opt/venv
+# Bytecode is compiled at build time; nothing may be written next to the code at run time.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 9117
+# For plain `docker run` of the exporter; Kubernetes uses the chart's probes on /healthz instead.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:9117/healthz', timeout=2).status != 200)"]
 ENTRYPOINT ["panel-health"]
 CMD ["serve"]
