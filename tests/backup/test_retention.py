@@ -147,3 +147,21 @@ def test_dry_run_equals_the_real_plan(
     assert max(ids) in remaining
     assert all(not (store / "config" / i).exists() for i in would_delete)
     assert (store / "config" / "99991231T000000Z-config-ffffff" / "config.tar.zst.age").exists()
+
+
+def test_prune_removes_old_incomplete_backups_but_not_recent_ones(
+    tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    ids = _write_history(tmp_path, [START])
+    old = tmp_path / "config" / "20200101T000000Z-config-0000aa"
+    recent = tmp_path / "config" / f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-config-0000bb"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+        (folder / "config.tar.zst.age").write_bytes(b"unfinished")
+    env = {"BACKUP_TARGET": f"file://{tmp_path}", "BACKUP_AGE_RECIPIENTS": age_key.public}
+    dry = json.loads(run_cli(["prune", "--dry-run", "--json"], env).stdout)
+    assert {(r["id"], r["action"]) for r in dry} == {(ids[0], "keep"), (old.name, "would delete")}
+    assert old.exists()
+    assert run_cli(["prune"], env).exit_code == 0
+    assert not old.exists() and recent.exists()
+    assert json.loads(run_cli(["list", "--json"], env).stdout)[0]["id"] == ids[0]

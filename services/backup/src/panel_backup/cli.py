@@ -20,7 +20,7 @@ from .errors import BackupError, ConfigError, IntegrityError
 from .logs import configure_logging, get_logger
 from .manifest import Manifest, find_manifest, load_manifests
 from .notify import Report, deliver
-from .prune import apply_plan, prune_plan
+from .prune import apply_plan, delete_orphans, find_orphans, prune_plan
 from .redact import scrub
 from .restore import restore
 from .retention import Decision
@@ -161,11 +161,15 @@ def main() -> None:
     pass
 
 
-def _do_prune(settings: Settings, storage: Storage, backup_type: BackupType, dry_run: bool) -> list[Decision]:
+def _do_prune(
+    settings: Settings, storage: Storage, backup_type: BackupType, dry_run: bool
+) -> tuple[list[Decision], list[tuple[str, datetime, list[str]]]]:
     decisions = prune_plan(settings, storage, backup_type)
+    orphans = find_orphans(storage, backup_type, {d.id for d in decisions}, settings.orphan_min_age_hours)
     if not dry_run:
         apply_plan(storage, backup_type, decisions)
-    return decisions
+        delete_orphans(storage, orphans)
+    return decisions, orphans
 
 
 def run_create(
@@ -204,7 +208,7 @@ def run_create(
     if prune:
         try:
             with tracker.stage("prune"):
-                decisions = _do_prune(settings, storage, backup_type, dry_run=False)
+                decisions, _orphans = _do_prune(settings, storage, backup_type, dry_run=False)
             deleted = [d.id for d in decisions if not d.keep]
         except BackupError as exc:
             _report(
@@ -390,10 +394,11 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
 
     def run() -> list[dict[str, Any]]:
         storage = open_storage(settings)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for kind in [backup_type] if backup_type else list(BACKUP_TYPES):
             policy = settings.policy_for(kind)  # validated: never keeps nothing
-            for d in _do_prune(settings, storage, kind, dry_run):
+            decisions, orphans = _do_prune(settings, storage, kind, dry_run)
+            for d in decisions:
                 rows.append(
                     {
                         "id": d.id,
@@ -401,6 +406,17 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
                         "completed_at": d.completed_at.isoformat(),
                         "action": "keep" if d.keep else ("would delete" if dry_run else "deleted"),
                         "reason": d.describe(),
+                        "policy": policy.model_dump(),
+                    }
+                )
+            for backup_id, started, _keys in orphans:
+                rows.append(
+                    {
+                        "id": backup_id,
+                        "type": kind,
+                        "completed_at": None,
+                        "action": "would delete" if dry_run else "deleted",
+                        "reason": f"incomplete: no manifest, started {started.isoformat()}",
                         "policy": policy.model_dump(),
                     }
                 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from .logs import get_logger
 from .manifest import MANIFEST_NAME, load_manifests
 from .retention import Candidate, Decision, plan
@@ -29,3 +31,36 @@ def apply_plan(storage: Storage, backup_type: BackupType, decisions: list[Decisi
         deleted.append(decision.id)
         log.info("backup deleted", extra={"id": decision.id, "type": backup_type})
     return deleted
+
+
+def find_orphans(
+    storage: Storage, backup_type: BackupType, complete_ids: set[str], min_age_hours: float
+) -> list[tuple[str, datetime, list[str]]]:
+    """Data left by runs that died before their manifest: (id, started, keys), older than min_age_hours.
+
+    Only the start time inside the id is used, and only to leave runs that may still be going alone.
+    """
+    groups: dict[str, list[str]] = {}
+    for key in storage.list_keys(f"{backup_type}/"):
+        parts = key.split("/")
+        if len(parts) >= 3:
+            groups.setdefault(parts[1], []).append(key)
+    cutoff = datetime.now(UTC) - timedelta(hours=min_age_hours)
+    orphans = []
+    for backup_id, keys in sorted(groups.items()):
+        if backup_id in complete_ids or any(k.endswith("/" + MANIFEST_NAME) for k in keys):
+            continue
+        try:
+            started = datetime.strptime(backup_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        except ValueError:
+            continue  # not ours: leave it
+        if started < cutoff:
+            orphans.append((backup_id, started, keys))
+    return orphans
+
+
+def delete_orphans(storage: Storage, orphans: list[tuple[str, datetime, list[str]]]) -> None:
+    for backup_id, _started, keys in orphans:
+        for key in keys:
+            storage.delete(key)
+        log.info("incomplete backup removed", extra={"id": backup_id})

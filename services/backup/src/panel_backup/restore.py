@@ -19,7 +19,7 @@ from .logs import get_logger
 from .manifest import Manifest
 from .pipeline import StreamStats, decode, decode_in_thread
 from .settings import Settings
-from .sources.postgres import ProcessReader, connect, find_tool, tool_version, user_tables
+from .sources.postgres import ProcessReader, connect, find_tool, tool_version, user_tables, widen_pipe
 from .storage import Storage
 
 log = get_logger("restore")
@@ -117,6 +117,7 @@ def restore_postgres(
         stderr=subprocess.PIPE,
         env=target.subprocess_env(),
     )
+    widen_pipe(process.stdin)
     watcher = ProcessReader(process, "pg_restore")  # drains stderr, reports the exit status
     assert process.stdin is not None
     identities = identities_for(settings, storage, manifest)

@@ -64,6 +64,7 @@ _DEFAULTS: dict[str, Any] = {
     "keep_weekly": 4,
     "keep_monthly": 6,
     "lock_ttl_seconds": 6 * 3600,
+    "orphan_min_age_hours": 48.0,
     "schedule_database": "0 2 * * *",
     "schedule_files": "30 2 * * *",
     "schedule_config": "45 2 * * *",
@@ -206,6 +207,7 @@ class Settings(BaseSettings):
     keep_monthly: int = _env("BACKUP_KEEP_MONTHLY", "keep_monthly")
     retention: dict[BackupType, RetentionPolicy] = Field(default_factory=dict)
     lock_ttl_seconds: int = _env("BACKUP_LOCK_TTL_SECONDS", "lock_ttl_seconds")
+    orphan_min_age_hours: float = _env("BACKUP_ORPHAN_MIN_AGE_HOURS", "orphan_min_age_hours")
 
     # Scheduling (the `schedule` command)
     schedule_database: str = _env("BACKUP_SCHEDULE_DATABASE", "schedule_database")

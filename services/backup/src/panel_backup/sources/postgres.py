@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import re
 import shutil
 import subprocess
@@ -103,6 +105,14 @@ def row_counts(conn: Any) -> dict[str, int]:
     return counts
 
 
+def widen_pipe(stream: IO[bytes] | None, size: int = 1 << 20) -> None:
+    """Grow a pipe's kernel buffer from 64 KiB to 1 MiB: fewer context switches between the processes."""
+    if stream is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
+        return
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, size)
+
+
 class ProcessReader:
     """Reads a child's stdout; at end-of-stream raises unless the child exited 0.
 
@@ -200,6 +210,7 @@ class PostgresDump:
             env=self.target.subprocess_env(),
             bufsize=1 << 20,
         )
+        widen_pipe(process.stdout)
         self.reader = ProcessReader(process, "pg_dump")
         self._counter = threading.Thread(target=self._count, name="row-counts", daemon=True)
         self._counter.start()
