@@ -17,7 +17,8 @@ COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/opt/venv
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_SYSTEM_CERTS=1
 WORKDIR /src
 # The workspace's metadata first: the dependency layer stays cached while only source changes.
 COPY pyproject.toml uv.lock ./
@@ -31,18 +32,25 @@ RUN uv sync --frozen --no-dev --package panel-backup --no-editable
 
 FROM ${PYTHON_IMAGE}
 ARG PG_MAJOR=15
+# PG_APT_SOURCE=debian takes the client from Debian's own archive instead (bookworm carries only
+# postgresql-client-15), for networks that reach a Debian mirror but not apt.postgresql.org.
+ARG PG_APT_SOURCE=pgdg
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # The PGDG repository carries every supported PostgreSQL major for this Debian release; age and zstd are
 # there so an operator can restore by hand with stock tools from inside the pod.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
-    && install -d /usr/share/postgresql-common/pgdg \
-    && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
-       https://www.postgresql.org/media/keys/ACCC4CF8.asc \
-    && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
-       > /etc/apt/sources.list.d/pgdg.list \
-    && apt-get update \
+    && if [ "${PG_APT_SOURCE}" = pgdg ]; then \
+         install -d /usr/share/postgresql-common/pgdg \
+         && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
+            https://www.postgresql.org/media/keys/ACCC4CF8.asc \
+         && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
+            > /etc/apt/sources.list.d/pgdg.list \
+         && apt-get update; \
+       elif [ "${PG_APT_SOURCE}" != debian ]; then \
+         echo "PG_APT_SOURCE must be pgdg or debian, not '${PG_APT_SOURCE}'" >&2; exit 2; \
+       fi \
     && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}" age zstd \
     && apt-get purge -y curl \
     && apt-get autoremove -y \

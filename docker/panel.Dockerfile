@@ -16,7 +16,8 @@ COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
-    UV_PROJECT_ENVIRONMENT=/opt/venv
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_SYSTEM_CERTS=1
 WORKDIR /src
 # Workspace metadata first: the dependency layer stays cached while only the source changes.
 COPY pyproject.toml uv.lock ./
