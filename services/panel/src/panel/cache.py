@@ -17,6 +17,12 @@ from panel.metrics import CACHE_HITS, CACHE_MISSES
 
 GENERATION_KEY = "panel:cache:generation"
 log = logging.getLogger(__name__)
+# One round trip for a lookup: read the generation, then the entry under it.
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+local key = ARGV[1] .. generation .. ARGV[2]
+return {key, redis.call('GET', key)}
+"""
 
 
 @dataclass(frozen=True)
@@ -44,9 +50,11 @@ def get_or_compute(
     """The cached body for (endpoint, variant), computing and storing it on a miss."""
     variant_hash = hashlib.blake2b(variant.encode(), digest_size=16).hexdigest()
     try:
-        generation = int(client.get(GENERATION_KEY) or 0)
-        key = f"panel:cache:{generation}:{endpoint}:{variant_hash}"
-        stored = client.get(key)
+        found = client.register_script(_LOOKUP)(
+            keys=[GENERATION_KEY], args=["panel:cache:", f":{endpoint}:{variant_hash}"]
+        )
+        key = found[0].decode() if isinstance(found[0], bytes) else str(found[0])
+        stored = found[1] if len(found) > 1 else None
     except redis.RedisError:
         log.warning("cache read failed: Redis unreachable", exc_info=True)
         key, stored = None, None
