@@ -1,23 +1,32 @@
 # Panel's task runner. `make help` lists the targets.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
+# Go (for the chart and cluster toolchains) lives here on Debian images that ship it outside PATH.
+export PATH := $(PATH):/usr/local/go/bin
 PYTEST_ARGS ?=
+SCENARIO ?= smoke
+PANEL_URL ?= http://127.0.0.1:8000
 
-.PHONY: help setup up test test-python lint bench
+.PHONY: help setup tools up test test-python lint e2e images test-images bench bench-panel bench-backup \
+        bench-health bench-loadtest loadtest
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-setup: ## Install everything the stack and the tests need (idempotent)
+setup: ## Install everything the stack and the tests need (idempotent; fast the second time)
 	@bash ci/bootstrap.sh
 
 up: setup ## Run the whole stack locally on embedded defaults (Ctrl-C stops it)
 	@uv run --frozen panel stack
 
-test: setup lint test-python ## Install what is needed, then run every test suite
+test: setup tools lint test-python ## Install what is needed, lint, then run every test suite but the cluster and image tiers
 
-test-python: ## Run the Python test suites (pytest)
-	@uv run --frozen pytest $(PYTEST_ARGS); status=$$?; \
+tools: ## Build the pinned chart toolchain (Helm 3/4, ct, kubeconform, ...) into the cache, once per machine
+	@bash ci/tools.sh >/dev/null
+
+# The cluster (e2e) and image tiers have their own targets; .ci/run runs them after `make test`.
+test-python: ## Run the pytest suites (panel, backup, healthcheck, loadtest, chart static tier)
+	@uv run --frozen pytest -m "not e2e and not images" $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: ## ruff and mypy over all Python
@@ -25,5 +34,32 @@ lint: ## ruff and mypy over all Python
 	@uv run --frozen ruff format --check .
 	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src tests
 
-bench: setup ## Benchmarks, each printing ratios measured side by side in one run
-	@echo "no benchmarks yet"
+e2e: setup ## Prove the chart on a real Kubernetes control plane (built once from Go modules)
+	@bash ci/cluster/build.sh >/dev/null
+	@bash ci/tools.sh >/dev/null
+	@uv run --frozen pytest tests/e2e -m e2e $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "error: pytest collected no e2e tests" >&2; exit 1; fi; exit $$status
+
+images: setup ## Build the four images with podman and print their sizes
+	@bash ci/images.sh
+
+test-images: images ## Run every image as the chart does, against real services
+	@uv run --frozen pytest tests/images -m images $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "error: pytest collected no image tests" >&2; exit 1; fi; exit $$status
+
+loadtest: setup ## Run a Locust scenario against a running stack: make loadtest SCENARIO=smoke PANEL_URL=...
+	@uv run --frozen panel-loadtest run --scenario $(SCENARIO) --host $(PANEL_URL)
+
+bench: bench-panel bench-backup bench-health bench-loadtest ## Every benchmark (ratios measured side by side)
+
+bench-panel: setup ## Panel: cached GET /api/v2/servers vs a bare Flask endpoint, same gunicorn, wrk
+	@uv run --frozen python services/panel/benchmarks/bench_api.py
+
+bench-backup: setup ## Backups: pgbench DB (SCALE=70 is about 1 GB), pg_dump/pg_restore vs panel-backup
+	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70)
+
+bench-health: setup ## Exporter: scrape latency, CPU per scrape, hung-dependency deadline
+	@uv run --frozen python services/healthcheck/benchmarks/bench_exporter.py
+
+bench-loadtest: setup ## Load generation capacity of the user classes vs a bare FastHttpUser
+	@uv run --frozen python loadtest/benchmarks/bench_generation.py
