@@ -7,8 +7,8 @@ import sys
 
 import httpx
 import pytest
-from conftest import ADMIN_PASSWORD
 from contract_server import ContractServer
+from loadtest_helpers import ADMIN_PASSWORD
 from panel_loadtest.accounts import (
     ProvisioningError,
     accounts_for,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from loadtest_helpers import run_cli
 
 
 @pytest.mark.parametrize(

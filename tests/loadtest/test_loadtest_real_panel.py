@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import UNTIMED_THRESHOLDS, RunResult, run_cli
+from loadtest_helpers import UNTIMED_THRESHOLDS, RunResult, run_cli
 from real_panel import RunningPanel, running_panel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

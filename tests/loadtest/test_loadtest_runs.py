@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ADMIN_PASSWORD, UNTIMED_THRESHOLDS, RunResult, run_cli
 from contract_server import ContractServer
+from loadtest_helpers import ADMIN_PASSWORD, UNTIMED_THRESHOLDS, RunResult, run_cli
 
 SHORT = ["--duration-scale", "0.1"]  # smoke: 6 s
 
@@ -84,8 +84,13 @@ def test_each_role_only_does_what_it_may(smoke: tuple[ContractServer, RunResult]
 
 
 def test_a_wrong_admin_password_stops_before_any_load(contract_server: ContractServer, run_loadtest) -> None:
-    result = run_loadtest(contract_server.url, *SHORT, password="not-the-password")
+    result = run_loadtest(
+        contract_server.url, *SHORT, password="not-the-password", LOADTEST_PRINT_SUMMARY="1"
+    )
     assert result.returncode == 2
+    assert '"aborted": "the panel refused to log in' in result.stdout, (
+        "the summary is printed for kubectl logs"
+    )
     assert "the panel refused to log in LOADTEST_USERNAME='admin'" in result.stdout
     assert "not-the-password" not in result.output
     assert contract_server.state.writes == []

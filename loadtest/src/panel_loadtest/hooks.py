@@ -6,6 +6,7 @@ only generate load and forward their behaviour counters with each stats report.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -147,6 +148,8 @@ def _finish(environment: Environment) -> GateResult:
     log(gate.summary_line(), extra={"exit_code": gate.exit_code, "reports": [str(p) for p in paths]})
     # One plain line on stdout too, so `kubectl logs` of the master shows the verdict at a glance.
     print(gate.summary_line(), flush=True)
+    if ctx.settings.print_summary:
+        print(json.dumps(summary, indent=2), flush=True)
     return gate
 
 

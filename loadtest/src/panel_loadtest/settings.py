@@ -63,6 +63,9 @@ class LoadTestSettings(BaseSettings):
         default="auto",
         description="OAuth2 paths: on = must redirect; off = skip; auto = skip once SSO reports off (404)",
     )
+    print_summary: bool = Field(
+        default=False, description="also print summary.json to stdout at the end (for `kubectl logs`)"
+    )
     ready_timeout: float = Field(
         default=60.0, ge=0, description="wait this long for the panel's /readyz at start"
     )
