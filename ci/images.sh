@@ -130,7 +130,7 @@ main() {
   printf '%-45s %s\n' IMAGE SIZE
   for name in "${images[@]}"; do
     printf '%-45s %s\n' "$REGISTRY/$name:$VERSION" \
-      "$(podman image inspect --format '{{.Size}}' "$REGISTRY/$name:$VERSION" | numfmt --to=iec --suffix=B)"
+      "$(podman image inspect --format '{{.Size}}' "$REGISTRY/$name:$VERSION" | numfmt --to=si --suffix=B)"
   done
 }
 

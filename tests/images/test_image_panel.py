@@ -1,0 +1,59 @@
+"""The panel image: migrate, web (/livez, /readyz, /metrics) and a job processed by the worker."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from conftest import PanelStack
+from image_podman import run
+
+
+def test_web_answers_the_operations_endpoints(panel_stack: PanelStack) -> None:
+    assert httpx.get(f"{panel_stack.url}/livez", timeout=10).status_code == 200
+    ready = httpx.get(f"{panel_stack.url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    metrics = httpx.get(f"{panel_stack.url}/metrics", timeout=10)
+    assert metrics.status_code == 200
+    assert "# TYPE" in metrics.text and "panel" in metrics.text
+
+
+def test_web_runs_as_uid_10001_on_a_read_only_root(panel_stack: PanelStack) -> None:
+    assert panel_stack.web.inspect("{{.Config.User}}") == "10001:10001"
+    assert panel_stack.web.inspect("{{.HostConfig.ReadonlyRootfs}}") == "true"
+    assert panel_stack.web.inspect("{{.HostConfig.CapDrop}}").strip("[]") != ""
+
+
+def test_migrate_again_is_a_no_op(panel_stack: PanelStack) -> None:
+    again = run("panel", "migrate", env=panel_stack.env)
+    assert again.returncode == 0, again.output
+
+
+def test_worker_processes_a_check_job(panel_stack: PanelStack) -> None:
+    headers = {"Authorization": f"Bearer {panel_stack.token()}"}
+    created = httpx.post(
+        f"{panel_stack.url}/api/v2/servers",
+        json={"name": "panel-itself", "address": "127.0.0.1", "port": panel_stack.port, "protocol": "http"},
+        headers=headers,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    queued = httpx.post(
+        f"{panel_stack.url}/api/v2/servers/{created.json()['id']}/check", headers=headers, timeout=30
+    )
+    assert queued.status_code == 202, queued.text
+    job_url = f"{panel_stack.url}/api/v2/jobs/{queued.json()['job_id']}"
+    # A bound on waiting, not a speed assertion: the job either finishes or the worker is broken.
+    deadline = time.monotonic() + 120
+    while True:
+        job = httpx.get(job_url, headers=headers, timeout=30).json()
+        if job["status"] in ("finished", "failed") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert job["status"] == "finished", f"{job}\n--- worker logs\n{panel_stack.worker.logs()}"
+
+
+def test_bad_configuration_exits_2_without_a_traceback(built_images: None) -> None:
+    result = run("panel", "migrate", env={"DATABASE_URL": "not-a-url"})
+    assert result.returncode == 2, result.output
+    assert "Traceback" not in result.stderr
