@@ -27,6 +27,7 @@ from schemathesis.checks import (
 )
 
 PASSWORD = "fuzz-admin-password-123"
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # schemathesis 3.x internals
 
 
 @pytest.fixture(scope="module")

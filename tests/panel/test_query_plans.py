@@ -6,6 +6,7 @@ exact SQL the list endpoint sends.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +22,7 @@ ROWS = 20_000
 
 
 @pytest.fixture(scope="module")
-def seeded_engine(postgres_server: object) -> Engine:
+def seeded_engine(postgres_server: object) -> Iterator[Engine]:
     name = postgres_server.create_database()  # type: ignore[attr-defined]
     url = postgres_server.url(name)  # type: ignore[attr-defined]
     migrate(url)
@@ -51,7 +52,9 @@ def seeded_engine(postgres_server: object) -> Engine:
         connection.execute(insert(ServerTag), tags)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("ANALYZE"))
-    return engine
+    yield engine
+    engine.dispose()
+    postgres_server.drop_database(name)  # type: ignore[attr-defined]
 
 
 def plan(engine: Engine, filters: ServerFilters, sort: str = "id", cursor: str | None = None) -> str:

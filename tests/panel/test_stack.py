@@ -1,0 +1,69 @@
+"""`panel stack` (what `make up` runs): embedded defaults, printed credentials, Ctrl-C stops everything."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from support.servers import free_port
+
+
+def test_stack_runs_signs_in_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    var = tmp_path / "var"
+    venv_bin = str(Path(sys.executable).parent)
+    # Without the workspace's bin on PATH the companions (panel-health, panel-backup) stay out of it.
+    path = ":".join(p for p in os.environ.get("PATH", "").split(":") if p != venv_bin)
+    env = {**os.environ, "PATH": path or "/usr/bin:/bin", "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "JWT_SECRET", "PANEL_ENV"):
+        env.pop(name, None)
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "panel.cli", "stack", "--port", str(port), "--var-dir", str(var)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's Ctrl-C would signal
+    )
+    output: list[str] = []
+    try:
+        assert stack.stdout is not None
+        while not any("password:" in line for line in output):
+            line = stack.stdout.readline()
+            assert line, "the stack exited early:\n" + "".join(output)
+            output.append(line)
+        text = "".join(output)
+        password = re.search(r"password: (\S+)", text).group(1)  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{port}" in text
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline and stack.poll() is None, "the stack never became ready"
+            time.sleep(0.5)
+        token = requests.post(
+            f"http://127.0.0.1:{port}/api/v2/auth/token",
+            json={"username": "admin", "password": password},
+            timeout=30,
+        )
+        assert token.status_code == 200
+        assert (var / "panel.db").exists()
+        for secret in ("secret_key", "jwt_secret"):
+            assert (var / secret).stat().st_mode & 0o777 == 0o600
+        os.killpg(stack.pid, signal.SIGINT)
+        assert stack.wait(90) in (0, 130, -2, 1), "".join(output)
+    finally:
+        if stack.poll() is None:
+            os.killpg(stack.pid, signal.SIGKILL)
+            stack.wait()
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(var) not in ps, "a process of the stack outlived Ctrl-C"
