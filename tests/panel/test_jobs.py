@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -84,6 +85,7 @@ def test_check_one_server_stores_the_result_and_carries_the_request_id(
     assert status["status"] == "finished"
     assert status["result"]["up"] is True and status["result"]["server_id"] == server["id"]
     assert status["request_id"] == "req-check-1"
+    assert datetime.fromisoformat(status["ended_at"]) >= datetime.fromisoformat(status["enqueued_at"])
     with app.app_context():
         assert Job.fetch(job_id, connection=resources().redis).meta["request_id"] == "req-check-1"
     checked = body(client.get(f"/api/v2/servers/{server['id']}", headers=operator))

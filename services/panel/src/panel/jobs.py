@@ -22,7 +22,7 @@ from sqlalchemy import select
 from panel import audit, cache, requestctx
 from panel.extensions import resources
 from panel.metrics import JOBS_ENQUEUED
-from panel.models import Server, ServerStatus, utcnow
+from panel.models import Server, ServerStatus, iso, utcnow
 from panel.probes import probe
 
 QUEUE_NAME = "panel"
@@ -111,8 +111,8 @@ def describe(job: Job) -> dict[str, Any]:
         "status": API_STATUS.get(status, "queued") if status else "queued",
         "kind": job.meta.get("kind"),
         "result": result,
-        "enqueued_at": job.enqueued_at.isoformat() + "Z" if job.enqueued_at else None,
-        "ended_at": job.ended_at.isoformat() + "Z" if job.ended_at else None,
+        "enqueued_at": iso(job.enqueued_at),
+        "ended_at": iso(job.ended_at),
         "request_id": job.meta.get("request_id"),
     }
 
@@ -211,13 +211,17 @@ def check_all() -> dict[str, Any]:
 
 
 def periodic_check_all() -> dict[str, Any]:
-    """check_all, then schedule the next run (so exactly one chain of periodic runs exists)."""
-    result = check_all()
-    with _job_context():
-        res = resources()
-        if res.settings.check_interval_seconds > 0:
-            _schedule_periodic(res.redis, res.settings.check_interval_seconds)
-    return result
+    """check_all, then schedule the next run (so exactly one chain of periodic runs exists).
+
+    The next run is scheduled even when this one fails, so one bad run never ends the chain.
+    """
+    try:
+        return check_all()
+    finally:
+        with _job_context():
+            res = resources()
+            if res.settings.check_interval_seconds > 0:
+                _schedule_periodic(res.redis, res.settings.check_interval_seconds)
 
 
 def _schedule_periodic(connection: redis.Redis, interval: int) -> Job:
