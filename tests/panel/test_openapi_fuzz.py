@@ -58,7 +58,15 @@ def admin_headers(fuzz_app: Flask) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def api_schema(fuzz_app: Flask) -> Any:
-    return schemathesis.from_wsgi("/api/v2/openapi.json", fuzz_app, base_url="/api/v2")
+    return schemathesis.from_wsgi(
+        "/api/v2/openapi.json",
+        fuzz_app,
+        base_url="/api/v2",
+        data_generation_methods=[
+            schemathesis.DataGenerationMethod.positive,
+            schemathesis.DataGenerationMethod.negative,
+        ],
+    )
 
 
 schema = schemathesis.from_pytest_fixture("api_schema")
@@ -66,7 +74,7 @@ schema = schemathesis.from_pytest_fixture("api_schema")
 
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=20,
     deadline=None,
     derandomize=True,
     suppress_health_check=[
