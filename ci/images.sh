@@ -14,7 +14,8 @@
 #   PANEL_BUILD_CA_BUNDLE  CA bundle mounted read-only over the build's /etc/ssl/certs/ca-certificates.crt,
 #                          for networks behind a TLS-intercepting (corporate) proxy. Defaults to the host's
 #                          bundle when it exists; set it to "none" to build with the base image's own CAs.
-#   UV_INDEX_URL / PIP_INDEX_URL   passed into the build as the package index when set (a PyPI mirror).
+#   (No package-index setting: `uv sync --frozen` downloads the exact file URLs in uv.lock, so an index
+#   mirror would be ignored; behind a proxy, the CA bundle above is what the build needs.)
 #   PANEL_BACKUP_PG_MAJOR  PostgreSQL client major of the backup image (default 15)
 #   PANEL_BACKUP_PG_APT    where the backup image gets that client: debian (default here: bookworm's own
 #                          postgresql-client-15, reachable through any Debian mirror) or pgdg
@@ -39,6 +40,7 @@ RUNTIME_FLAGS=(--runtime runc --ulimit nofile=1024:20000 --ulimit nproc=4096:409
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+usage_error() { printf 'error: %s\n' "$*" >&2; exit 2; }
 
 ensure_tools() {
   local missing=()
@@ -100,11 +102,13 @@ build_image() {
   if [[ "$ca" != none && -f "$ca" ]]; then
     args+=(--volume "$(realpath "$ca"):/etc/ssl/certs/ca-certificates.crt:ro")
   fi
-  local index="${UV_INDEX_URL:-${PIP_INDEX_URL:-}}"
-  [[ -n "$index" ]] && args+=(--build-arg "UV_DEFAULT_INDEX=$index")
   if [[ "$name" == backup ]]; then
-    args+=(--build-arg "PG_MAJOR=${PANEL_BACKUP_PG_MAJOR:-15}"
-      --build-arg "PG_APT_SOURCE=${PANEL_BACKUP_PG_APT:-$([[ $BASE_MODE == local ]] && echo debian || echo pgdg)}")
+    local pg_major="${PANEL_BACKUP_PG_MAJOR:-15}" pg_apt
+    pg_apt="${PANEL_BACKUP_PG_APT:-$([[ $BASE_MODE == local ]] && echo debian || echo pgdg)}"
+    if [[ "$pg_apt" == debian && "$pg_major" != 15 ]]; then
+      usage_error "Debian bookworm carries only postgresql-client-15; for PANEL_BACKUP_PG_MAJOR=$pg_major set PANEL_BACKUP_PG_APT=pgdg (needs apt.postgresql.org)"
+    fi
+    args+=(--build-arg "PG_MAJOR=$pg_major" --build-arg "PG_APT_SOURCE=$pg_apt")
   fi
   log "building $tag"
   local started=$SECONDS
@@ -113,11 +117,11 @@ build_image() {
 }
 
 main() {
-  case "$BASE_MODE" in local | official) ;; *) die "PANEL_IMAGE_BASE must be local or official, not '$BASE_MODE'" ;; esac
+  case "$BASE_MODE" in local | official) ;; *) usage_error "PANEL_IMAGE_BASE must be local or official, not '$BASE_MODE'" ;; esac
   local images=("$@")
   ((${#images[@]})) || images=("${ALL_IMAGES[@]}")
   for name in "${images[@]}"; do
-    [[ -f "docker/$name.Dockerfile" ]] || die "no docker/$name.Dockerfile (images: ${ALL_IMAGES[*]})"
+    [[ -f "docker/$name.Dockerfile" ]] || usage_error "no docker/$name.Dockerfile (images: ${ALL_IMAGES[*]})"
   done
   ensure_tools
   if [[ "$BASE_MODE" == local ]]; then
