@@ -70,10 +70,16 @@ def test_counters_survive_the_trip_from_worker_to_master() -> None:
     worker, master = Counters(), Counters()
     worker.record_job("finished", 1.5)
     worker.record_job("failed", 3.0)
+    worker.record_job("timed_out", 4.5)
     worker.add("etag_not_modified", 3)
     master.merge(worker.drain())
     assert not worker.counts, "drain resets the worker so nothing is counted twice"
     master.merge(worker.drain())
     summary = master.summary()
-    assert summary["counts"] == {"etag_not_modified": 3, "jobs_failed": 1, "jobs_finished": 1}
-    assert summary["job_wait_avg_s"] == 2.25 and summary["job_wait_max_s"] == 3.0
+    assert summary["counts"] == {
+        "etag_not_modified": 3,
+        "jobs_failed": 1,
+        "jobs_finished": 1,
+        "jobs_timed_out": 1,
+    }
+    assert summary["job_wait_avg_s"] == 3.0 and summary["job_wait_max_s"] == 4.5

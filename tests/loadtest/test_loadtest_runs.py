@@ -72,6 +72,7 @@ def test_each_role_only_does_what_it_may(smoke: tuple[ContractServer, RunResult]
     # A viewer's only POSTs are logins (JWT and the dashboard form).
     assert {name for method, name in viewer if method == "POST"} <= {
         "[viewer] /api/v2/auth/token",
+        "[viewer] /api/v2/auth/refresh",
         "[viewer] /login",
     }
     assert not any(

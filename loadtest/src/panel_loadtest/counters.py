@@ -53,7 +53,7 @@ class Counters:
     def summary(self) -> dict[str, object]:
         hits, misses = self.counts["cache_hit"], self.counts["cache_miss"]
         revalidated, full = self.counts["etag_not_modified"], self.counts["etag_full_response"]
-        jobs_done = sum(self.counts[f"jobs_{status}"] for status in ("finished", "failed"))
+        jobs_done = sum(self.counts[f"jobs_{status}"] for status in ("finished", "failed", "timed_out"))
         return {
             "counts": dict(sorted(self.counts.items())),
             "cache_hit_ratio": hits / (hits + misses) if hits + misses else None,
