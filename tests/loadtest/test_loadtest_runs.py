@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 from contract_server import ContractServer
 from loadtest_helpers import ADMIN_PASSWORD, UNTIMED_THRESHOLDS, RunResult, run_cli
+from support.servers import free_port
 
 SHORT = ["--duration-scale", "0.1"]  # smoke: 6 s
 
@@ -141,3 +145,43 @@ def test_stress_reports_the_last_passing_user_count(
     )
     assert broke.returncode == 99, broke.output
     assert "held the SLO only up to 0 users (broke at 1 users); needed 50" in broke.stdout
+
+
+def test_cluster_roles_master_and_worker_as_separate_processes(
+    contract_server: ContractServer, tmp_path: Path
+) -> None:
+    """The commands the chart's master and worker Jobs run: the master's exit code is the verdict."""
+    port = str(free_port())
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_")},
+        **UNTIMED_THRESHOLDS,
+        "PANEL_URL": contract_server.url,
+        "LOADTEST_PASSWORD": ADMIN_PASSWORD,
+        "LOADTEST_MASTER_PORT": port,
+        "LOADTEST_DURATION_SCALE": "0.05",
+    }
+    cli = [sys.executable, "-m", "panel_loadtest", "run"]
+    report_dir = tmp_path / "reports"
+    worker = subprocess.Popen(
+        [*cli, "--role", "worker", "--master-host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        master = subprocess.run(
+            [*cli, "--role", "master", "--expect-workers", "1", "--report-dir", str(report_dir)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert master.returncode == 0, master.stdout + master.stderr
+        assert "SLO gate passed" in master.stdout
+        assert worker.wait(timeout=60) == 0, "workers end cleanly when the master quits"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    data = summary(report_dir)
+    assert data["totals"]["requests"] > 0 and data["totals"]["failures"] == 0
