@@ -14,10 +14,8 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from image_podman import (
     INSTALL_HINT,
     REPO_ROOT,
-    Container,
+    PanelStack,
     detached,
     give_to_image_user,
     missing_tools,
@@ -64,28 +62,6 @@ def built_images(tmp_path_factory: pytest.TempPathFactory) -> None:
         ).returncode
     if status != 0:
         pytest.fail(f"ci/images.sh failed (exit {status}):\n{log.read_text()[-6000:]}", pytrace=False)
-
-
-@dataclass(frozen=True)
-class PanelStack:
-    """The panel image running as `panel web` and `panel worker` on loopback."""
-
-    url: str
-    port: int
-    env: dict[str, str]
-    admin_username: str
-    admin_password: str
-    web: Container
-    worker: Container
-
-    def token(self) -> str:
-        response = httpx.post(
-            f"{self.url}/api/v2/auth/token",
-            json={"username": self.admin_username, "password": self.admin_password},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        return str(response.json()["access_token"])
 
 
 @pytest.fixture(scope="session")

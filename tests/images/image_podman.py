@@ -195,3 +195,25 @@ def wait_for_http(url: str, container: Container, deadline_seconds: float = 90) 
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer 200 ({last}):\n{container.logs()}")
         time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class PanelStack:
+    """The panel image running as `panel web` and `panel worker` on loopback."""
+
+    url: str
+    port: int
+    env: dict[str, str]
+    admin_username: str
+    admin_password: str
+    web: Container
+    worker: Container
+
+    def token(self) -> str:
+        response = httpx.post(
+            f"{self.url}/api/v2/auth/token",
+            json={"username": self.admin_username, "password": self.admin_password},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["access_token"])

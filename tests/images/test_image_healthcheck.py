@@ -6,8 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import PanelStack
-from image_podman import detached, give_to_image_user, run, wait_for_http
+from image_podman import PanelStack, detached, give_to_image_user, run, wait_for_http
 from support.servers import free_port
 
 # Reachability is under test, not the latency of a busy CI machine: thresholds far beyond any stall.

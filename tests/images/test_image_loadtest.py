@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import PanelStack
-from image_podman import give_to_image_user, run
+from image_podman import PanelStack, give_to_image_user, run
 
 # Errors fail the run; latency bounds far beyond any machine keep the verdict free of timing.
 UNTIMED = {"LOADTEST_MAX_AVG_MS": "600000", "LOADTEST_MAX_P95_MS": "600000", "LOADTEST_MAX_P99_MS": "600000"}

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from conftest import PanelStack
-from image_podman import run
+from image_podman import PanelStack, run
 
 
 def test_web_answers_the_operations_endpoints(panel_stack: PanelStack) -> None:
