@@ -44,7 +44,7 @@ images: setup ## Build the four images with podman and print their sizes
 	@bash ci/images.sh
 
 test-images: images ## Run every image as the chart does, against real services
-	@uv run --frozen pytest tests/images -m images $(PYTEST_ARGS); status=$$?; \
+	@PANEL_IMAGES_PREBUILT=1 uv run --frozen pytest tests/images -m images $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no image tests" >&2; exit 1; fi; exit $$status
 
 loadtest: setup ## Run a Locust scenario against a running stack: make loadtest SCENARIO=smoke PANEL_URL=...
