@@ -35,7 +35,11 @@ class RunResult:
 
 
 def run_cli(args: list[str], env: dict[str, str], report_dir: Path, timeout: float = 120) -> RunResult:
-    """Run ``panel-loadtest`` in a subprocess with a clean LOADTEST_* environment plus ``env``."""
+    """Run ``panel-loadtest`` in a subprocess with a clean LOADTEST_* environment plus ``env``.
+
+    It runs in ``report_dir``'s parent, so a default ``loadtest-reports`` never lands in the repository.
+    """
+    report_dir.parent.mkdir(parents=True, exist_ok=True)
     base = {k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_") and k != "PANEL_URL"}
     completed = subprocess.run(
         [sys.executable, "-m", "panel_loadtest", *args],
@@ -43,5 +47,6 @@ def run_cli(args: list[str], env: dict[str, str], report_dir: Path, timeout: flo
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=report_dir.parent,
     )
     return RunResult(completed.returncode, completed.stdout, completed.stderr, report_dir)

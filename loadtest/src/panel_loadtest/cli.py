@@ -189,6 +189,8 @@ def run(
         problems.append(f"--locustfile / LOADTEST_LOCUSTFILE {locustfile} does not exist")
     if workers and role != "standalone":
         problems.append("--workers starts local workers; it cannot be combined with --role master/worker")
+    if not problems and role != "worker":
+        problems += _check_writable(report_dir)
     if problems:
         _fail_usage(problems)
 
@@ -206,7 +208,6 @@ def run(
         str(report_dir / "locust"),
     ]
     driver += ["--web-port", "8089"] if web_ui else ["--headless"]
-    report_dir.mkdir(parents=True, exist_ok=True)
 
     commands: list[list[str]]
     if role == "worker":
@@ -245,6 +246,21 @@ def run(
         commands = [driver]
     commands[0] += list(locust_args)
     sys.exit(_run_processes(commands, env))
+
+
+def _check_writable(report_dir: Path) -> list[str]:
+    """The report directory must be creatable and writable before minutes of load are spent."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        probe = report_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return [
+            f"--report-dir / LOADTEST_REPORT_DIR {report_dir} is not writable ({exc.strerror}); "
+            "point it at a writable directory (in a container: under /tmp or a mounted volume)"
+        ]
+    return []
 
 
 def _validate(env: dict[str, str]) -> list[str]:
