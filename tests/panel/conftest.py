@@ -6,7 +6,10 @@
   plain password (set on the object only, for the test to log in with).
 - ``auth_headers(role)``: ``{"Authorization": "Bearer ..."}`` for a fresh user of that role, from
   ``POST /api/v2/auth/token``.
-- ``run_jobs(app)``: run every queued RQ job in-process (a burst worker) and return.
+
+Plain helpers live in ``panel_helpers.py`` (import them from there, never ``from conftest``: several
+suites have a conftest module): ``body(response)``, ``run_jobs(app)`` (run queued RQ jobs in-process),
+``make_settings(database_url, redis_url, **overrides)``, ``migrate(database_url)``.
 """
 
 from __future__ import annotations
@@ -18,17 +21,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from panel import jobs, schema
 from panel.app import create_app
 from panel.auth.passwords import hash_password
-from panel.db import make_engine
-from panel.extensions import db, resources
+from panel.extensions import db
 from panel.models import User
-from panel.settings import Settings, load_settings
-from panel_helpers import body
-from rq import SimpleWorker
+from panel.settings import Settings
+from panel_helpers import TEST_SECRET, body, make_settings, migrate, run_jobs  # noqa: F401 - re-exported
 
-TEST_SECRET = "test-secret-0123456789-0123456789-abcdef"
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 _user_numbers = itertools.count(1)
 _hashes: dict[str, str] = {}
@@ -49,12 +48,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return url
 
 
-def migrate(database_url: str) -> None:
-    engine = make_engine(load_settings(environ={}, database_url=database_url))
-    schema.upgrade(engine)
-    engine.dispose()
-
-
 @pytest.fixture
 def migrated_database(database_url: str) -> str:
     migrate(database_url)
@@ -71,21 +64,6 @@ def make_settings_env() -> dict[str, str]:
         "CHECK_INTERVAL_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
     }
-
-
-def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "panel_env": "testing",
-        "database_url": database_url,
-        "redis_url": redis_url,
-        "secret_key": TEST_SECRET,
-        "jwt_secret": TEST_SECRET[::-1],
-        "check_timeout_seconds": 2.0,
-        "check_interval_seconds": 0,
-        "login_rate_limit": 1000,
-        **overrides,
-    }
-    return load_settings(environ={}, **values)
 
 
 @pytest.fixture
@@ -140,15 +118,6 @@ def auth_headers(client: FlaskClient, make_user: Callable[..., User]) -> Callabl
         return issued[role]
 
     return _headers
-
-
-def run_jobs(app: Flask) -> None:
-    """Run every job waiting in the panel's queue, in this process, inside the app context."""
-    with app.app_context():
-        connection = resources().redis
-        SimpleWorker([jobs.queue(connection)], connection=connection).work(
-            burst=True, logging_level="WARNING"
-        )
 
 
 @pytest.fixture

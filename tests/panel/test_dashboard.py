@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from conftest import run_jobs
 from flask import Flask
 from flask.testing import FlaskClient
+from panel_helpers import run_jobs
 
 Headers = Callable[[str], dict[str, str]]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import requests
-from conftest import migrate
+from panel_helpers import migrate
 from support.servers import free_port, wait_for_port
 
 LIVEZ_200 = re.compile(

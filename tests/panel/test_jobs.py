@@ -16,13 +16,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from conftest import make_settings, run_jobs
 from flask import Flask
 from flask.testing import FlaskClient
 from panel import jobs
 from panel.app import create_app
 from panel.extensions import resources
-from panel_helpers import body
+from panel_helpers import body, make_settings, run_jobs
 from rq.job import Job
 from rq.registry import ScheduledJobRegistry
 
@@ -163,7 +162,7 @@ def test_periodic_check_all_keeps_exactly_one_chain(app: Flask) -> None:
 def test_worker_finishes_the_current_job_on_sigterm(
     postgres_database: str, redis_url: str, make_settings_env: dict[str, str]
 ) -> None:
-    from conftest import migrate
+    from panel_helpers import migrate
 
     migrate(postgres_database)
     slow_http, port = start_http(delay=3.0)

@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import make_settings, migrate
 from flask import Flask
 from hypothesis import HealthCheck, settings
 from panel.app import create_app
 from panel.auth.passwords import hash_password
 from panel.extensions import db
 from panel.models import Server, User
-from panel_helpers import body
+from panel_helpers import body, make_settings, migrate
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,

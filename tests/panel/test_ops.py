@@ -7,12 +7,11 @@ import json
 import logging
 from collections.abc import Callable
 
-from conftest import make_settings
 from flask import Flask
 from flask.testing import FlaskClient
 from panel import logs
 from panel.app import create_app
-from panel_helpers import body
+from panel_helpers import body, make_settings
 
 Headers = Callable[[str], dict[str, str]]
 

@@ -10,14 +10,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from conftest import TEST_SECRET, make_settings
 from panel import schema
 from panel.app import create_app
 from panel.cli import main
 from panel.db import make_engine
 from panel.models import Base
 from panel.settings import load_settings
-from panel_helpers import body
+from panel_helpers import TEST_SECRET, body, make_settings
 
 
 @pytest.fixture

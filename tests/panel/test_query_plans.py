@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import migrate
 from panel.db import make_engine
 from panel.listing import ServerFilters, encode_cursor, servers_query
 from panel.models import Server, ServerTag
 from panel.settings import load_settings
+from panel_helpers import migrate
 from sqlalchemy import Engine, insert, text
 from sqlalchemy.dialects import postgresql
 
