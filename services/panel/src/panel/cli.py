@@ -6,7 +6,6 @@ import logging
 import os
 import re
 import secrets
-import shutil
 import sys
 import tempfile
 import time
@@ -213,9 +212,10 @@ def web() -> NoReturn:
     metrics_dir = Path(
         os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "panel-metrics"
     )
-    # Files left by a previous run would be added to this run's counters.
-    shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, exist_ok=True)
+    # Files left by a previous run would be added to this run's counters; only those go.
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:panel.gunicorn_config", "panel.wsgi:app"]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
