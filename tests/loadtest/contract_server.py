@@ -35,6 +35,7 @@ class ContractState:
     cached_version: int = -1
     delay_s: float = 0.0
     token_lifetime_s: int = 300
+    sso_configured: bool = True  # False: /auth/oidc/* answer 404, as the panel does without SSO
     broken_paths: set[str] = field(default_factory=set)  # answered 503, to spend the error budget
     # (username, method, route template) of every write, to prove who did what.
     writes: list[tuple[str, str, str]] = field(default_factory=list)
@@ -325,6 +326,8 @@ class ContractHandler(BaseHTTPRequestHandler):
         return self._send(302, None, {"Location": "/", "Set-Cookie": f"session={sid}; Path=/; HttpOnly"})
 
     def _oidc(self, parts: list[str], query: dict[str, str]) -> None:
+        if not self.state.sso_configured:
+            return self._problem(404, "single sign-on is not configured")
         if parts == ["auth", "oidc", "login"]:
             return self._send(302, None, {"Location": "https://idp.invalid/authorize?state=abc"})
         if parts == ["auth", "oidc", "callback"]:

@@ -6,15 +6,18 @@ Uses the session PostgreSQL and Redis from tests/conftest.py; everything runs as
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -26,6 +29,54 @@ class RunningPanel:
     url: str
     admin_username: str
     admin_password: str
+
+
+class _DiscoveryHandler(BaseHTTPRequestHandler):
+    """Serves only an OpenID Connect discovery document: enough for the panel to build its redirect.
+
+    The load test never completes a sign-in at the provider (it tests the panel's side), so no
+    token or JWKS endpoint has to work.
+    """
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:
+        issuer = f"http://{self.headers['Host']}"  # the address the panel was given
+        if self.path != "/.well-known/openid-configuration":
+            self.send_error(404)
+            return
+        body = json.dumps(
+            {
+                "issuer": issuer,
+                "authorization_endpoint": f"{issuer}/authorize",
+                "token_endpoint": f"{issuer}/token",
+                "jwks_uri": f"{issuer}/jwks",
+                "userinfo_endpoint": f"{issuer}/userinfo",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": ["RS256"],
+                "code_challenge_methods_supported": ["S256"],
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextmanager
+def discovery_only_provider() -> Iterator[str]:
+    """An identity provider's discovery endpoint on loopback; yields its issuer URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DiscoveryHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _panel(*args: str) -> list[str]:
@@ -43,7 +94,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_panel(database_url: str, redis_url: str, work_dir: Path) -> Iterator[RunningPanel]:
+def running_panel(
+    database_url: str, redis_url: str, work_dir: Path, oidc_issuer: str | None = None
+) -> Iterator[RunningPanel]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     metrics_dir = work_dir / "metrics"
@@ -63,6 +116,14 @@ def running_panel(database_url: str, redis_url: str, work_dir: Path) -> Iterator
         "CHECK_INTERVAL_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
     }
+    if oidc_issuer is not None:
+        env.update(
+            {
+                "OIDC_ISSUER_URL": oidc_issuer,
+                "OIDC_CLIENT_ID": "panel-loadtest",
+                "OIDC_CLIENT_SECRET": "not-used",
+            }
+        )
     password = secrets.token_urlsafe(18)
     password_file = work_dir / "admin-password"
     password_file.write_text(password + "\n")

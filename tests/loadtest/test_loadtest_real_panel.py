@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from loadtest_helpers import UNTIMED_THRESHOLDS, RunResult, run_cli
-from real_panel import RunningPanel, running_panel
+from real_panel import RunningPanel, discovery_only_provider, running_panel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 HERE = Path(__file__).resolve().parent
@@ -36,9 +36,12 @@ WRITE_ACTIONS = (
 def panel(postgres_server, redis_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPanel]:
     database = postgres_server.create_database()
     try:
-        with running_panel(
-            postgres_server.url(database), redis_server.url(3), tmp_path_factory.mktemp("panel")
-        ) as running:
+        with (
+            discovery_only_provider() as issuer,
+            running_panel(
+                postgres_server.url(database), redis_server.url(3), tmp_path_factory.mktemp("panel"), issuer
+            ) as running,
+        ):
             yield running
     finally:
         postgres_server.drop_database(database)
@@ -141,3 +144,19 @@ def test_a_writing_viewer_and_unreachable_thresholds_fail_the_gate(
     assert suite is not None and suite.get("failures") == "2"
     failed = {case.get("name") for case in suite.findall("testcase") if case.find("failure") is not None}
     assert failed == {"avg_response_time", "error_rate"}
+
+
+def test_oauth_paths_redirect_to_the_provider_and_refuse_a_forged_callback(
+    panel: RunningPanel, tmp_path: Path
+) -> None:
+    # SSO is configured here: LOADTEST_OIDC=on makes anything but the redirect a failure.
+    result = run_against(
+        panel, tmp_path / "reports", "--duration-scale", "0.05", "--tags", "oauth", LOADTEST_OIDC="on"
+    )
+    assert result.returncode == 0, result.output[-6000:]
+    with (result.report_dir / "locust_stats.csv").open() as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    oauth = {name: row for name, row in rows.items() if "/auth/oidc/" in name}
+    assert any(name.endswith("/auth/oidc/login") for name in oauth)
+    assert any(name.endswith("/auth/oidc/callback?<forged>") for name in oauth)
+    assert all(row["Failure Count"] == "0" for row in oauth.values())

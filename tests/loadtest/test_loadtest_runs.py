@@ -185,3 +185,18 @@ def test_cluster_roles_master_and_worker_as_separate_processes(
             worker.wait()
     data = summary(report_dir)
     assert data["totals"]["requests"] > 0 and data["totals"]["failures"] == 0
+
+
+def test_oauth_tasks_stand_down_when_the_panel_has_no_sso(
+    contract_server: ContractServer, run_loadtest
+) -> None:
+    contract_server.state.sso_configured = False
+    result = run_loadtest(contract_server.url, "--duration-scale", "0.05", "--tags", "oauth")
+    assert result.returncode == 0, result.output
+    data = summary(result.report_dir)
+    assert data["behaviour"]["counts"]["sso_not_configured"] >= 1
+    assert data["totals"]["failures"] == 0
+    # Once told, each process stops asking: at most one probe per process and user that raced it.
+    probes = [r for r in stats_rows(result.report_dir) if r["Name"].endswith("/auth/oidc/login")]
+    assert sum(int(r["Request Count"]) for r in probes) <= 3
+    assert not [r for r in stats_rows(result.report_dir) if "callback" in r["Name"]]
