@@ -60,7 +60,7 @@ def test_stack_runs_signs_in_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         for secret in ("secret_key", "jwt_secret"):
             assert (var / secret).stat().st_mode & 0o777 == 0o600
         os.killpg(stack.pid, signal.SIGINT)
-        assert stack.wait(90) in (0, 130, -2, 1), "".join(output)
+        assert stack.wait(90) in (0, 130), "".join(output)  # 130: stopped by Ctrl-C, as a shell reports it
     finally:
         if stack.poll() is None:
             os.killpg(stack.pid, signal.SIGKILL)
