@@ -31,7 +31,7 @@ SCENARIO_DIR = CHART_DIR / "ci"
 HELM_FLAVOURS = ("helm4", "helm3")
 # The chart's first commit that renders; there is no release tag yet. Override with PANEL_E2E_BASE_COMMIT
 # (any commit-ish, e.g. the last tag once one exists).
-DEFAULT_BASE_COMMIT = "b133d63"
+DEFAULT_BASE_COMMIT = "2bd988f"
 HELM_TIMEOUT = os.environ.get("PANEL_E2E_HELM_TIMEOUT", "3m")
 NODE_COUNT = 2
 
