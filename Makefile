@@ -5,6 +5,7 @@ SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 PYTEST_ARGS ?=
 SCENARIO ?= smoke
+WORKERS ?= 0
 PANEL_URL ?= http://127.0.0.1:8000
 
 .PHONY: help setup tools up test test-python lint e2e images test-images bench bench-panel bench-backup \
@@ -32,7 +33,8 @@ test-python: ## Run the pytest suites (panel, backup, healthcheck, loadtest, cha
 lint: ## ruff and mypy over all Python
 	@uv run --frozen ruff check .
 	@uv run --frozen ruff format --check .
-	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src tests
+	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src \
+	  services/panel/benchmarks services/backup/benchmarks services/healthcheck/benchmarks loadtest/benchmarks tests
 
 e2e: setup ## Prove the chart on a real Kubernetes control plane (built once from Go modules)
 	@bash ci/cluster/build.sh >/dev/null
@@ -47,8 +49,8 @@ test-images: images ## Run every image as the chart does, against real services
 	@PANEL_IMAGES_PREBUILT=1 uv run --frozen pytest tests/images -m images $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no image tests" >&2; exit 1; fi; exit $$status
 
-loadtest: setup ## Run a Locust scenario against a running stack: make loadtest SCENARIO=smoke PANEL_URL=...
-	@uv run --frozen panel-loadtest run --scenario $(SCENARIO) --host $(PANEL_URL)
+loadtest: setup ## Load-test a running stack (needs LOADTEST_PASSWORD): make loadtest SCENARIO=smoke|load|stress|spike|endurance [WORKERS=2]
+	@uv run --frozen panel-loadtest run --scenario $(SCENARIO) --host $(PANEL_URL) --workers $(WORKERS) $(LOADTEST_ARGS)
 
 bench: bench-panel bench-backup bench-health bench-loadtest ## Every benchmark (ratios measured side by side)
 
@@ -62,4 +64,4 @@ bench-health: setup ## Exporter: scrape latency, CPU per scrape, hung-dependency
 	@uv run --frozen python services/healthcheck/benchmarks/bench_exporter.py
 
 bench-loadtest: setup ## Load generation capacity of the user classes vs a bare FastHttpUser
-	@uv run --frozen python loadtest/benchmarks/bench_generation.py
+	@uv run --frozen python loadtest/benchmarks/bench_generation.py $(BENCH_ARGS)
