@@ -188,9 +188,11 @@ def run_stack(port: int, var_dir: Path) -> int:
         click.echo(f"  data: {var_dir}  redis: 127.0.0.1:{redis_port}")
         click.echo("")
 
+        # The exporter's PostgreSQL check does not apply to the embedded SQLite database.
+        health_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
         manager = Manager()
         for name, command in processes.items():
-            manager.add_process(name, command, env=env)
+            manager.add_process(name, command, env=health_env if name == "health" else env)
         manager.loop()
         return int(manager.returncode or 0)
     finally:
