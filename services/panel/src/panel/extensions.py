@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from panel.db import make_engine, make_session_factory
 from panel.settings import Settings
+from panel.user_cache import UserCache
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Resources:
     engine: Engine
     sessions: scoped_session[Session]
     redis: redis.Redis
+    users: UserCache
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
@@ -30,7 +32,11 @@ class Resources:
             socket_timeout=5,
             health_check_interval=30,
         )
-        return cls(settings, engine, make_session_factory(engine), redis.Redis(connection_pool=pool))
+        client = redis.Redis(connection_pool=pool)
+        sessions = make_session_factory(engine)
+        users = UserCache(client, settings.auth_cache_ttl_seconds)
+        users.watch(sessions.session_factory)
+        return cls(settings, engine, sessions, client, users)
 
 
 def init_app(app: Flask, resources: Resources) -> None:

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
 
     cache_ttl_seconds: int = Field(default=30, ge=1)
+    # How long a user's auth state (role, active) may be served from Redis; changes through the
+    # panel invalidate it at once, so this only bounds raw-SQL edits. 0 reads the database every time.
+    auth_cache_ttl_seconds: int = Field(default=30, ge=0)
+    # Argon2id cost for password hashes. Default: OWASP's Password Storage Cheat Sheet minimum
+    # (m=19 MiB, t=2, p=1); argon2-cffi's own default (RFC 9106 low-memory: 64 MiB, t=3, p=4) costs
+    # ~5x the CPU-memory per sign-in. Stored hashes carry their own parameters and are re-hashed
+    # with these on the next successful sign-in.
+    argon2_memory_kib: int = Field(default=19456, ge=1024)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
     login_rate_limit: int = Field(default=10, ge=1)  # attempts per window per username+address
     login_rate_window_seconds: int = Field(default=300, ge=1)
     check_timeout_seconds: float = Field(default=5.0, gt=0)

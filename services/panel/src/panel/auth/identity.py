@@ -15,20 +15,22 @@ from panel.auth import csrf, sessions, tokens
 from panel.auth.sessions import SESSION_USER_KEY
 from panel.errors import problem
 from panel.models import Role, User
+from panel.user_cache import AuthenticatedUser
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
 
-def current_user() -> User | None:
+def current_user() -> AuthenticatedUser | None:
     """The authenticated, active user of this request, or None."""
-    user: User | None = g.get("current_user")
+    user: AuthenticatedUser | None = g.get("current_user")
     return user
 
 
-def _load_active_user(user_id: int) -> User | None:
-    user = extensions.db().get(User, user_id)
+def _load_active_user(user_id: int) -> AuthenticatedUser | None:
+    """From the auth-state cache (no database on a hit); see panel.user_cache."""
+    user = extensions.resources().users.get(user_id, lambda id_: extensions.db().get(User, id_))
     if user is None or not user.is_active:
         return None
     return user
@@ -88,7 +90,7 @@ def unauthorized() -> ResponseReturnValue:
     return redirect(url_for("auth.login", next=target))
 
 
-def forbidden(user: User, allowed: frozenset[str]) -> Response:
+def forbidden(user: AuthenticatedUser, allowed: frozenset[str]) -> Response:
     roles = " or ".join(sorted(allowed))
     detail = f"this needs the role {roles}; your role is {user.role}"
     if _is_api_request():

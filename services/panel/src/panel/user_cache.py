@@ -1,0 +1,113 @@
+"""A short-lived Redis cache of each user's auth state, so a signed-in request needs no database.
+
+The per-request loader needs only (id, username, role, is_active). Entries live under a key that
+embeds a users *generation*; every committed change to a ``User`` row made through the ORM (API,
+CLI, OIDC provisioning, sign-in stamps, bulk ``query(User).update()``) bumps the generation after
+the commit, so disabling a user or changing a role counts from the very next request, in every
+worker. The generation is read before the database when filling the cache, so an entry computed
+from pre-commit data lands under an already-stale key. Changes made outside the ORM (raw SQL in
+psql) are picked up when the entry expires (``AUTH_CACHE_TTL_SECONDS``). A Redis outage degrades to
+a database lookup on every request; it never fails one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
+
+from panel.models import User
+
+GENERATION_KEY = "panel:auth:users-generation"
+_ENTRY_PREFIX = "panel:auth:user:"
+_CHANGED = "panel_users_changed"  # Session.info flag: a User row changed in this transaction
+log = logging.getLogger(__name__)
+# One round trip: read the generation, then the entry under it.
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+local key = ARGV[1] .. generation .. ':' .. ARGV[2]
+return {key, redis.call('GET', key)}
+"""
+
+
+@dataclass(frozen=True)
+class AuthenticatedUser:
+    """What the request needs to know about its caller (not an ORM object: no database behind it)."""
+
+    id: int
+    username: str
+    role: str
+    is_active: bool
+
+    @classmethod
+    def of(cls, user: User) -> AuthenticatedUser:
+        return cls(id=user.id, username=user.username, role=user.role, is_active=user.is_active)
+
+
+class UserCache:
+    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+        self._lookup = client.register_script(_LOOKUP)
+
+    def get(self, user_id: int, load: Callable[[int], User | None]) -> AuthenticatedUser | None:
+        """The auth state of ``user_id`` (active or not), or None when no such user exists."""
+        if self._ttl <= 0:
+            return _state(load(user_id))
+        try:
+            key_raw, stored = self._lookup(keys=[GENERATION_KEY], args=[_ENTRY_PREFIX, str(user_id)])
+            key: str | None = key_raw.decode() if isinstance(key_raw, bytes) else str(key_raw)
+        except redis.RedisError:
+            log.warning("user cache read failed: Redis unreachable", exc_info=True)
+            key, stored = None, None
+        if isinstance(stored, bytes):
+            return AuthenticatedUser(**json.loads(stored))
+        state = _state(load(user_id))
+        if key is not None and state is not None:
+            try:
+                self._client.set(key, json.dumps(asdict(state)), ex=self._ttl)
+            except redis.RedisError:
+                log.warning("user cache write failed: Redis unreachable", exc_info=True)
+        return state
+
+    def invalidate(self) -> None:
+        """Make every cached auth state stale (called after a commit that changed a user)."""
+        try:
+            self._client.incr(GENERATION_KEY)
+        except redis.RedisError:
+            log.warning("user cache invalidation failed: Redis unreachable", exc_info=True)
+
+    def watch(self, factory: sessionmaker[Session]) -> None:
+        """Invalidate after every commit of a session from ``factory`` that changed a User row."""
+        event.listen(factory, "before_flush", _mark_flushed_users)
+        event.listen(factory, "do_orm_execute", _mark_bulk_user_statements)
+        event.listen(factory, "after_commit", self._after_commit)
+        event.listen(factory, "after_rollback", _clear_mark)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_CHANGED, False):
+            self.invalidate()
+
+
+def _state(user: User | None) -> AuthenticatedUser | None:
+    return None if user is None else AuthenticatedUser.of(user)
+
+
+def _mark_flushed_users(session: Session, _context: UOWTransaction, _instances: Any) -> None:
+    if any(isinstance(obj, User) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_CHANGED] = True
+
+
+def _mark_bulk_user_statements(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete) and any(m.class_ is User for m in state.all_mappers):
+        state.session.info[_CHANGED] = True
+
+
+def _clear_mark(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
