@@ -2,12 +2,13 @@
 
 Public interface used by the rest of the panel:
 - ``init_app(app)``: registers the auth blueprints (``/api/v2/auth/*``, ``/login``, ``/logout``,
-  ``/auth/oidc/*``), the per-request user loader (sets ``flask.g.current_user`` to an active ``User``
-  or ``None``, from ``Authorization: Bearer <access token>`` or else the session cookie), the CSRF check
-  and the template globals ``csrf_token()`` and ``current_user``.
+  ``/auth/oidc/*``), the per-request user loader (sets ``flask.g.current_user`` to an active
+  ``panel.user_cache.AuthenticatedUser`` or ``None``, from ``Authorization: Bearer <access token>``
+  or else the session cookie), the CSRF check and the template globals ``csrf_token()`` and
+  ``current_user``.
 - ``require_role(*roles)``: view decorator; unauthenticated -> 401 problem+json on /api/*, a redirect
   to /login elsewhere; wrong role -> 403 (problem+json on /api/*). No roles = any signed-in user.
-- ``current_user()``: the authenticated ``User`` or ``None``.
+- ``current_user()``: the caller (id, username, role, is_active; cached, not an ORM object) or ``None``.
 - ``panel.auth.passwords.hash_password`` / ``verify_password``.
 - ``panel.auth.tokens.issue_token_pair(user)``: the token endpoint's body, e.g. for tests and the CLI.
 
