@@ -1,8 +1,9 @@
 """Where backups live: a local directory (`file://`) or S3 / S3-compatible (`s3://bucket/prefix`).
 
 Both backends make a stored object appear only when it is complete: the local one writes to a
-hidden partial file and renames it; the S3 one completes a multipart upload only after the
-reader reached a clean end-of-stream, and aborts it on any error.
+hidden partial file and renames it; the S3 one hands the stream to boto3's transfer manager,
+which completes a multipart upload only after the reader reached a clean end-of-stream and
+aborts it when the reader raises or a part fails for good.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ log = get_logger("storage")
 MIB = 1 << 20
 S3_MIN_PART = 5 * MIB
 S3_MAX_PART = 5 * 1024 * MIB
+UPLOAD_CONCURRENCY = 2  # parts in flight at once; more buys little on the 2-core nodes we target
+IN_MEMORY_PARTS = 2  # parts read ahead of the uploads (boto3's max_in_memory_upload_chunks)
 
 
 class Storage(Protocol):
@@ -138,6 +141,51 @@ class LocalStorage:
             path.parent.rmdir()  # only succeeds once the backup's folder is empty
 
 
+class _UploadStopped(Exception):
+    """Raised into the transfer manager's reading thread once the upload has already failed."""
+
+
+class _PartReader:
+    """What boto3's transfer manager reads: whole parts, a part-count limit, an early stop.
+
+    boto3 treats a short read as a whole part (or, for the first one, as the end of a small
+    object), so each read is filled up to the size asked for. More data than `max_parts` parts
+    can hold raises a BackupError, which makes boto3 abort the upload. And once the transfer has
+    failed (a part failed for good), reading stops instead of draining the whole source.
+    """
+
+    def __init__(self, reader: Readable, part_size: int, max_parts: int) -> None:
+        self._reader = reader
+        self._part_size = part_size
+        self._max_parts = max_parts
+        self._limit = part_size * max_parts
+        self._future: Any = None
+        self._eof = False
+        self.bytes_read = 0
+
+    def stop_when_done(self, future: Any) -> None:
+        self._future = future
+
+    def read(self, size: int = -1) -> bytes:
+        if self._future is not None and self._future.done():
+            raise _UploadStopped("the upload already failed")
+        buffer = bytearray()
+        while not self._eof and (size < 0 or len(buffer) < size):
+            want = CHUNK if size < 0 else min(CHUNK, size - len(buffer))
+            chunk = self._reader.read(want)
+            if not chunk:
+                self._eof = True
+                break
+            buffer += chunk
+            self.bytes_read += len(chunk)
+            if self.bytes_read > self._limit:
+                raise BackupError(
+                    f"the backup outgrew {self._max_parts} parts of {self._part_size // MIB} MiB; "
+                    "raise BACKUP_S3_MIN_PART_SIZE_MIB (or BACKUP_S3_MAX_PARTS if the store allows more)"
+                )
+        return bytes(buffer)
+
+
 class S3Storage:
     def __init__(
         self, settings: Settings, bucket: str, prefix: str, *, max_attempts: int | None = None
@@ -187,59 +235,42 @@ class S3Storage:
             args["StorageClass"] = self.settings.s3_storage_class
         return args
 
-    @staticmethod
-    def _read_part(reader: Readable, size: int) -> bytearray:
-        buffer = bytearray()
-        while len(buffer) < size:
-            chunk = reader.read(min(CHUNK, size - len(buffer)))
-            if not chunk:
-                break
-            buffer += chunk
-        return buffer
-
     def put_stream(self, key: str, reader: Readable, expected_size: int | None) -> None:
+        """Upload with boto3's transfer manager: one PUT below a part, else a multipart upload.
+
+        The manager reads parts in its submission thread and uploads up to `UPLOAD_CONCURRENCY`
+        of them at once; when the reader raises or a part fails for good, it aborts the multipart
+        upload before the error reaches us, so nothing is left behind.
+        """
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
         part_size = part_size_for(
             expected_size,
             min_part_mib=self.settings.s3_min_part_size_mib,
             max_parts=self.settings.s3_max_parts,
         )
+        config = TransferConfig(
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
+            max_concurrency=UPLOAD_CONCURRENCY,
+            use_threads=True,
+            preferred_transfer_client="classic",  # the CRT client has none of the guarantees below
+        )
+        # Bounds memory: parts read but not yet sent. boto3's default (10) would hold 10 parts.
+        config.max_in_memory_upload_chunks = IN_MEMORY_PARTS
         full_key = self._key(key)
-        first = self._read_part(reader, part_size)
-        if len(first) < part_size:  # the whole object fits in one request
-            self.client.put_object(Bucket=self.bucket, Key=full_key, Body=bytes(first), **self._put_args())
-            return
-        upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=full_key, **self._put_args())[
-            "UploadId"
-        ]
-        log.info("multipart upload started", extra={"key": full_key, "part_size": part_size})
-        parts: list[dict[str, Any]] = []
+        source = _PartReader(reader, part_size, self.settings.s3_max_parts)
+        log.info("upload started", extra={"key": full_key, "part_size": part_size})
         try:
-            data = first
-            while data:
-                number = len(parts) + 1
-                if number > self.settings.s3_max_parts:
-                    raise BackupError(
-                        f"the backup outgrew {self.settings.s3_max_parts} parts of {part_size // MIB} MiB; "
-                        "raise BACKUP_S3_MIN_PART_SIZE_MIB"
-                    )
-                response = self.client.upload_part(
-                    Bucket=self.bucket, Key=full_key, UploadId=upload_id, PartNumber=number, Body=bytes(data)
-                )
-                part: dict[str, Any] = {"PartNumber": number, "ETag": response["ETag"]}
-                for checksum in ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256"):
-                    if response.get(checksum):
-                        part[checksum] = response[checksum]
-                parts.append(part)
-                data = self._read_part(reader, part_size)
-            self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=full_key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            with create_transfer_manager(self.client, config) as manager:
+                future = manager.upload(source, self.bucket, full_key, extra_args=self._put_args())
+                source.stop_when_done(future)
+                future.result()
+        except BaseException as exc:
+            log.warning(
+                "upload failed; boto3 aborts any unfinished multipart upload",
+                extra={"key": full_key, "bytes_read": source.bytes_read, "error": str(exc)},
             )
-        except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
-                log.warning("multipart upload aborted", extra={"key": full_key, "parts_sent": len(parts)})
-            except Exception as exc:  # the original error matters more; log this one
-                log.error("could not abort the multipart upload", extra={"key": full_key, "error": str(exc)})
             raise
 
     def put_bytes(self, key: str, data: bytes) -> None:
