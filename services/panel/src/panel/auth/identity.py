@@ -52,7 +52,7 @@ def load_current_user() -> None:
             g.auth_error = "use 'Authorization: Bearer <access_token>' (get one from POST /api/v2/auth/token)"
             return
         try:
-            claims = tokens.decode_token(token.strip(), tokens.ACCESS)
+            claims = tokens.decode_access_token(token.strip())
         except tokens.TokenError as exc:
             g.auth_error = str(exc)
             return

@@ -16,6 +16,7 @@ from typing import Any
 import jwt
 
 from panel import extensions
+from panel.auth.token_cache import TokenCache
 from panel.models import User
 
 ISSUER = "panel"
@@ -87,6 +88,20 @@ def decode_token(token: str, expected_type: str) -> dict[str, Any]:
         raise TokenError(f"expected a token of type {expected_type!r}, got {claims.get('typ')!r}")
     if not str(claims["sub"]).isdigit():
         raise TokenError(f"the {expected_type} token names no user")
+    return claims
+
+
+# One per process: verified access tokens (see panel.auth.token_cache for what it may and may not skip).
+access_tokens = TokenCache()
+
+
+def decode_access_token(token: str) -> dict[str, Any]:
+    """``decode_token(token, ACCESS)``, answered from the in-process cache when this token verified before."""
+    secret = extensions.settings().jwt_secret
+    claims = access_tokens.get(secret, token)
+    if claims is None:
+        claims = decode_token(token, ACCESS)  # raises TokenError: failures are never cached
+        access_tokens.put(secret, token, claims)
     return claims
 
 
