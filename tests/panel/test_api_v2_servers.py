@@ -182,3 +182,35 @@ def test_etag_and_cache_invalidation(client: FlaskClient, auth_headers: Headers,
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'panel_cache_hits_total{endpoint="servers"}' in metrics
     assert 'panel_cache_misses_total{endpoint="summary"}' in metrics
+
+
+def test_a_cached_signed_in_read_costs_one_redis_round_trip(
+    app: Any, client: FlaskClient, auth_headers: Headers, server_payload: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = auth_headers("admin")
+    create(client, admin, server_payload(name="a"))
+    for query in ("", "?limit=1", "?limit=1&sort=-name"):
+        client.get(f"/api/v2/servers{query}", headers=admin)  # fill the auth-state and response caches
+    redis_client = app.extensions["panel"].redis
+    commands: list[str] = []
+    original = redis_client.execute_command
+
+    def counting(*args: Any, **options: Any) -> Any:
+        commands.append(str(args[0]))
+        return original(*args, **options)
+
+    monkeypatch.setattr(redis_client, "execute_command", counting)
+    for query, names in (("", ["a"]), ("?limit=1", ["a"]), ("?limit=1&sort=-name", ["a"])):
+        response = client.get(f"/api/v2/servers{query}", headers=admin)
+        assert response.headers["X-Cache"] == "hit"
+        assert [item["name"] for item in body(response)["items"]] == names
+        assert commands == ["EVALSHA"], query
+        commands.clear()
+    assert client.get("/api/v2/summary", headers=admin).headers["X-Cache"] == "miss"
+    assert client.get("/api/v2/summary", headers=admin).headers["X-Cache"] == "hit"
+    commands.clear()
+    assert client.get("/api/v2/summary", headers=admin).headers["X-Cache"] == "hit"
+    assert commands == ["EVALSHA"]
+    # A bad query is still answered 400 by the view (nothing prefetched), and an anonymous caller 401.
+    assert client.get("/api/v2/servers?limit=0", headers=admin).status_code == 400
+    assert client.get("/api/v2/servers").status_code == 401

@@ -5,6 +5,11 @@ expire by TTL). A Redis outage degrades to computing every response; it never fa
 
 Each entry holds the ETag (a fixed-width quoted hex digest) followed by the body, so a hit serves the
 stored bytes as they are: no hashing, no re-serialising.
+
+Prefetch: a view registered with ``prefetch(endpoint, variant_of)`` has its entry read by the auth
+loader in the same Redis round trip as the caller's auth state (see ``panel.redis_lookup``); the view's
+``get_or_compute`` then uses that result instead of asking Redis again. The prefetched entry is only
+ever served by the view itself, after its role check.
 """
 
 from __future__ import annotations
@@ -15,22 +20,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from redis.commands.core import Script
+from flask import g, has_request_context, request
 
+from panel.errors import ApiError
 from panel.metrics import CACHE_HITS, CACHE_MISSES
+from panel.redis_lookup import Found, Lookup, lookup_many
 
 GENERATION_KEY = "panel:cache:generation"
 _ENTRY_PREFIX = "panel:cache:e:"  # "e": entries are ETag + body (older plain-body entries never match)
 _ETAG_LENGTH = 2 + 32  # '"' + 16-byte blake2b hex digest + '"'
+_PREFETCHED = "cache_prefetched"  # flask.g attribute: {Lookup: Found} read along with the auth state
 log = logging.getLogger(__name__)
-# One round trip for a lookup: read the generation, then the entry under it.
-_LOOKUP = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-local key = ARGV[1] .. generation .. ARGV[2]
-return {key, redis.call('GET', key)}
-"""
-# Registered once: the Script object only carries the SHA; the client is passed at call time.
-_LOOKUP_SCRIPT = Script(None, _LOOKUP.encode())  # type: ignore[arg-type]
+# Flask endpoint name -> (cache endpoint, function computing the request's variant).
+_prefetchers: dict[str, tuple[str, Callable[[], str]]] = {}
 
 
 @dataclass(frozen=True)
@@ -52,29 +54,63 @@ def invalidate(client: redis.Redis) -> None:
         log.warning("cache invalidation failed: Redis unreachable", exc_info=True)
 
 
+def lookup_for(endpoint: str, variant: str) -> Lookup:
+    variant_hash = hashlib.blake2b(variant.encode(), digest_size=16).hexdigest()
+    return Lookup(GENERATION_KEY, _ENTRY_PREFIX, f":{endpoint}:{variant_hash}")
+
+
+def prefetch(view_endpoint: str, cache_endpoint: str, variant_of: Callable[[], str]) -> None:
+    """Read the cache entry of requests to ``view_endpoint`` along with the caller's auth state.
+
+    ``variant_of`` computes the same variant the view passes to ``get_or_compute``; when it raises
+    ApiError (bad query), nothing is prefetched and the view reports the error as usual.
+    """
+    _prefetchers[view_endpoint] = (cache_endpoint, variant_of)
+
+
+def prefetch_lookups() -> list[Lookup]:
+    """The cache lookups to do together with the auth-state lookup of this request (maybe none)."""
+    if request.method not in ("GET", "HEAD") or request.endpoint not in _prefetchers:
+        return []
+    cache_endpoint, variant_of = _prefetchers[request.endpoint]
+    try:
+        return [lookup_for(cache_endpoint, variant_of())]
+    except ApiError:
+        return []
+
+
+def remember_prefetched(found: dict[Lookup, Found]) -> None:
+    setattr(g, _PREFETCHED, found)
+
+
+def _prefetched(lookup: Lookup) -> Found | None:
+    if not has_request_context():
+        return None
+    found: dict[Lookup, Found] | None = g.get(_PREFETCHED)
+    return found.pop(lookup, None) if found else None
+
+
 def get_or_compute(
     client: redis.Redis, endpoint: str, variant: str, ttl: int, compute: Callable[[], bytes]
 ) -> Cached:
     """The cached body for (endpoint, variant), computing and storing it on a miss."""
-    variant_hash = hashlib.blake2b(variant.encode(), digest_size=16).hexdigest()
-    try:
-        found = _LOOKUP_SCRIPT(
-            keys=[GENERATION_KEY], args=[_ENTRY_PREFIX, f":{endpoint}:{variant_hash}"], client=client
-        )
-        key = found[0].decode() if isinstance(found[0], bytes) else str(found[0])
-        stored = found[1] if len(found) > 1 else None
-    except redis.RedisError:
-        log.warning("cache read failed: Redis unreachable", exc_info=True)
-        key, stored = None, None
-    if isinstance(stored, bytes) and len(stored) >= _ETAG_LENGTH:
+    lookup = lookup_for(endpoint, variant)
+    found = _prefetched(lookup)
+    if found is None:
+        try:
+            found = lookup_many(client, [lookup])[0]
+        except redis.RedisError:
+            log.warning("cache read failed: Redis unreachable", exc_info=True)
+    stored = found.value if found is not None else None
+    if stored is not None and len(stored) >= _ETAG_LENGTH:
         CACHE_HITS.labels(endpoint).inc()
         return Cached(stored[_ETAG_LENGTH:], stored[:_ETAG_LENGTH].decode(), hit=True)
     CACHE_MISSES.labels(endpoint).inc()
     body = compute()
     etag = etag_for(body)
-    if key is not None:
+    if found is not None:
         try:
-            client.set(key, etag.encode() + body, ex=ttl)
+            client.set(found.key, etag.encode() + body, ex=ttl)
         except redis.RedisError:
             log.warning("cache write failed: Redis unreachable", exc_info=True)
     return Cached(body, etag, hit=False)

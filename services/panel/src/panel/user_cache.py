@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -23,17 +23,12 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
 from panel.models import User
+from panel.redis_lookup import Found, Lookup, lookup_many
 
 GENERATION_KEY = "panel:auth:users-generation"
 _ENTRY_PREFIX = "panel:auth:user:"
 _CHANGED = "panel_users_changed"  # Session.info flag: a User row changed in this transaction
 log = logging.getLogger(__name__)
-# One round trip: read the generation, then the entry under it.
-_LOOKUP = """
-local generation = redis.call('GET', KEYS[1]) or '0'
-local key = ARGV[1] .. generation .. ':' .. ARGV[2]
-return {key, redis.call('GET', key)}
-"""
 
 
 @dataclass(frozen=True)
@@ -54,24 +49,35 @@ class UserCache:
     def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
         self._client = client
         self._ttl = ttl_seconds
-        self._lookup = client.register_script(_LOOKUP)
 
-    def get(self, user_id: int, load: Callable[[int], User | None]) -> AuthenticatedUser | None:
-        """The auth state of ``user_id`` (active or not), or None when no such user exists."""
+    def get(
+        self,
+        user_id: int,
+        load: Callable[[int], User | None],
+        also: Sequence[Lookup] = (),
+        found_also: dict[Lookup, Found] | None = None,
+    ) -> AuthenticatedUser | None:
+        """The auth state of ``user_id`` (active or not), or None when no such user exists.
+
+        ``also``: other generation-keyed entries to read in the same Redis round trip; their results
+        land in ``found_also`` (nothing when Redis is unreachable or this cache is disabled).
+        """
         if self._ttl <= 0:
             return _state(load(user_id))
+        own = Lookup(GENERATION_KEY, _ENTRY_PREFIX, f":{user_id}")
         try:
-            key_raw, stored = self._lookup(keys=[GENERATION_KEY], args=[_ENTRY_PREFIX, str(user_id)])
-            key: str | None = key_raw.decode() if isinstance(key_raw, bytes) else str(key_raw)
+            entry, *others = lookup_many(self._client, [own, *also])
         except redis.RedisError:
             log.warning("user cache read failed: Redis unreachable", exc_info=True)
-            key, stored = None, None
-        if isinstance(stored, bytes):
-            return AuthenticatedUser(**json.loads(stored))
+            return _state(load(user_id))
+        if found_also is not None:
+            found_also.update(zip(also, others, strict=True))
+        if entry.value is not None:
+            return AuthenticatedUser(**json.loads(entry.value))
         state = _state(load(user_id))
-        if key is not None and state is not None:
+        if state is not None:
             try:
-                self._client.set(key, json.dumps(asdict(state)), ex=self._ttl)
+                self._client.set(entry.key, json.dumps(asdict(state)), ex=self._ttl)
             except redis.RedisError:
                 log.warning("user cache write failed: Redis unreachable", exc_info=True)
         return state

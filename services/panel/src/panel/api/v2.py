@@ -44,9 +44,7 @@ JOB_ID_PATTERN = r"[A-Za-z0-9-]{1,64}"
 # ---- servers ----
 
 
-@bp.get("/servers")
-@require_role()
-def servers_index() -> Response:
+def _servers_query() -> tuple[ServerFilters, str, int, str | None]:
     filters = ServerFilters(
         status=query_choice("status", STATUSES),
         owner=query_text("owner", 64, OWNER_PATTERN),
@@ -54,17 +52,29 @@ def servers_index() -> Response:
         q=query_text("q", 128),
     )
     sort = query_choice("sort", SORT_CHOICES, "id") or "id"
-    limit = query_int("limit", 50, 1, 200)
-    cursor = query_text("cursor", 512)
+    return filters, sort, query_int("limit", 50, 1, 200), query_text("cursor", 512)
+
+
+def _servers_variant(filters: ServerFilters, sort: str, limit: int, cursor: str | None) -> str:
+    return "|".join(str(part) for part in (*vars(filters).values(), sort, limit, cursor))
+
+
+@bp.get("/servers")
+@require_role()
+def servers_index() -> Response:
+    filters, sort, limit, cursor = _servers_query()
 
     def compute() -> bytes:
         items, next_cursor = list_servers(db(), filters, sort, limit, cursor)
         return dumps({"items": [server.to_dict() for server in items], "next_cursor": next_cursor})
 
-    variant = "|".join(str(part) for part in (*vars(filters).values(), sort, limit, cursor))
+    variant = _servers_variant(filters, sort, limit, cursor)
     return cached_response(
         cache.get_or_compute(redis_client(), "servers", variant, settings().cache_ttl_seconds, compute)
     )
+
+
+cache.prefetch(f"{bp.name}.servers_index", "servers", lambda: _servers_variant(*_servers_query()))
 
 
 @bp.post("/servers")
@@ -149,6 +159,9 @@ def summary() -> Response:
     return cached_response(
         cache.get_or_compute(redis_client(), "summary", "", settings().cache_ttl_seconds, compute)
     )
+
+
+cache.prefetch(f"{bp.name}.summary", "summary", lambda: "")
 
 
 # ---- users (admin) ----

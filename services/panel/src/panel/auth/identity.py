@@ -10,11 +10,12 @@ from flask import Response, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden
 
-from panel import extensions
+from panel import cache, extensions
 from panel.auth import csrf, sessions, tokens
 from panel.auth.sessions import SESSION_USER_KEY
 from panel.errors import problem
 from panel.models import Role, User
+from panel.redis_lookup import Found, Lookup
 from panel.user_cache import AuthenticatedUser
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -29,8 +30,16 @@ def current_user() -> AuthenticatedUser | None:
 
 
 def _load_active_user(user_id: int) -> AuthenticatedUser | None:
-    """From the auth-state cache (no database on a hit); see panel.user_cache."""
-    user = extensions.resources().users.get(user_id, lambda id_: extensions.db().get(User, id_))
+    """From the auth-state cache (no database on a hit); see panel.user_cache.
+
+    The response-cache entry this request will want (if its view registered one with
+    ``panel.cache.prefetch``) is read in the same Redis round trip.
+    """
+    found: dict[Lookup, Found] = {}
+    user = extensions.resources().users.get(
+        user_id, lambda id_: extensions.db().get(User, id_), cache.prefetch_lookups(), found
+    )
+    cache.remember_prefetched(found)
     if user is None or not user.is_active:
         return None
     return user
