@@ -110,6 +110,17 @@ def test_every_settings_problem_is_reported_on_its_own_line(run_cli: Any) -> Non
     assert "Traceback" not in result.output
 
 
+def test_s3_sizing_settings_out_of_range_are_config_errors(run_cli: Any) -> None:
+    env = {"BACKUP_S3_MAX_PARTS": "0", "BACKUP_S3_MIN_PART_SIZE_MIB": "1", "BACKUP_S3_MAX_ATTEMPTS": "0"}
+    result = run_cli(["list"], {"BACKUP_TARGET": "s3://bucket/prefix", **env})
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith("error: BACKUP_S3_MAX_PARTS: must be between 1 and 10000") for line in lines)
+    assert any(line.startswith("error: BACKUP_S3_MIN_PART_SIZE_MIB: must be between 5") for line in lines)
+    assert any(line.startswith("error: BACKUP_S3_MAX_ATTEMPTS: must be at least 1") for line in lines)
+    assert "Traceback" not in result.output
+
+
 def test_missing_key_and_unreadable_secret_file_are_config_errors(tmp_path: Path, run_cli: Any) -> None:
     result = run_cli(
         ["create", "files"], {"BACKUP_TARGET": f"file://{tmp_path}", "BACKUP_FILES_PATHS": str(tmp_path)}

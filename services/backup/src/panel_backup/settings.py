@@ -281,6 +281,27 @@ class Settings(BaseSettings):
             raise ValueError("must be between 1 (fastest) and 19 (smallest)")
         return value
 
+    @field_validator("s3_max_parts")
+    @classmethod
+    def _check_max_parts(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError("must be between 1 and 10000 (S3's limit; some S3-compatible stores allow 1000)")
+        return value
+
+    @field_validator("s3_min_part_size_mib")
+    @classmethod
+    def _check_min_part_size(cls, value: int) -> int:
+        if not 5 <= value <= 5120:
+            raise ValueError("must be between 5 and 5120 MiB (S3's smallest and largest part sizes)")
+        return value
+
+    @field_validator("s3_max_attempts")
+    @classmethod
+    def _check_max_attempts(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 (1 means no retries)")
+        return value
+
     @model_validator(mode="after")
     def _default_policy_keeps_something(self) -> Settings:
         if self.keep_last + self.keep_daily + self.keep_weekly + self.keep_monthly == 0:
