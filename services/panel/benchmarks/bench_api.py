@@ -1,7 +1,8 @@
 """Benchmark: the panel's cached ``GET /api/v2/servers`` against a bare Flask constant-JSON endpoint.
 
-Both run under gunicorn with the same settings (panel.gunicorn_config: WEB_CONCURRENCY workers,
-gthread, WEB_THREADS threads); ``wrk`` drives each with the same connections and duration.
+Both run under gunicorn with the same settings (panel.gunicorn_config: WEB_CONCURRENCY workers of
+class WEB_WORKER_CLASS with WEB_THREADS threads, all taken from this script's environment); ``wrk``
+drives each with the same connections and duration.
 It starts its own throwaway PostgreSQL and Redis, seeds 1,000 servers, and prints requests per
 second, average and p95 latency of both, and their ratio. Not a test: figures depend on the machine.
 
@@ -201,13 +202,15 @@ def main() -> int:
         cache = requests.get(
             f"http://127.0.0.1:{panel_port}/api/v2/servers", headers=auth, timeout=10
         ).headers
+        worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
         print(f"panel GET /api/v2/servers warmed: X-Cache={cache.get('X-Cache')}, {SERVERS} servers seeded")
         print(
             f"wrk: {args.connections} connections, {args.threads} threads, {args.duration}s each; "
-            f"gunicorn: {base_env['WEB_CONCURRENCY']} workers x {os.environ.get('WEB_THREADS', '4')} threads"
+            f"gunicorn (both): {base_env['WEB_CONCURRENCY']} {worker_class} workers"
+            + (f" x {os.environ.get('WEB_THREADS', '4')} threads" if worker_class == "gthread" else "")
         )
 
-        results = [
+        results = [  # the panel first, then the bare app: same order in every run
             wrk(
                 "panel GET /api/v2/servers (cached)",
                 f"http://127.0.0.1:{panel_port}/api/v2/servers",

@@ -16,8 +16,8 @@ _settings = load_settings()
 
 bind = _settings.web_bind
 workers = _settings.web_concurrency
-worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+worker_class = _settings.web_worker_class
+threads = _settings.web_threads
 timeout = 30
 graceful_timeout = 25
 keepalive = 5

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     uploads_dir: Path = Path("var/uploads")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     web_concurrency: int = Field(default=2, ge=1)
+    web_threads: int = Field(default=4, ge=1)  # per worker; used by the gthread worker class only
+    web_worker_class: Literal["gthread", "sync"] = "gthread"
     web_bind: str = "0.0.0.0:8000"
     trusted_proxies: int = Field(default=1, ge=0)
 
