@@ -16,7 +16,6 @@ Pass (dict "ctx" $ "role" "master").
 {{- $ := .ctx -}}
 {{- $l := $.Values.loadtest -}}
 {{- $r := index $l .role -}}
-{{- $ctx := dict "ctx" $ "component" "loadtest" "values" $l -}}
 {{- $run := include "panel.loadtest.run" $ -}}
 apiVersion: batch/v1
 kind: Job
@@ -30,66 +29,78 @@ spec:
   completions: {{ $r.replicas }}
   {{- end }}
   template:
-    metadata:
-      labels:
-        {{- include "panel.podLabels" $ctx | nindent 8 }}
-        panel.dev/loadtest-role: {{ .role }}
-        panel.dev/loadtest-run: {{ $run | quote }}
-    spec:
-      {{- include "panel.podCommon" $ctx | nindent 6 }}
-      restartPolicy: Never
-      containers:
-        - name: locust
-          image: {{ include "panel.image" (dict "ctx" $ "image" $l.image) }}
-          imagePullPolicy: {{ $.Values.image.pullPolicy }}
-          command:
-            {{- toYaml $r.command | nindent 12 }}
-          args:
-            {{- toYaml $r.args | nindent 12 }}
-          {{- if eq .role "master" }}
-          ports:
-            - {name: locust-ui, containerPort: 8089, protocol: TCP}
-            - {name: locust-comm, containerPort: 5557, protocol: TCP}
-          # Ready once workers can connect; the Service only routes to a ready master.
-          readinessProbe:
-            tcpSocket: {port: locust-comm}
-            periodSeconds: 5
-          {{- end }}
-          env:
-            - {name: PANEL_URL, value: {{ include "panel.webUrl" $ | quote }}}
-            - {name: LOADTEST_USERNAME, value: {{ $l.username | quote }}}
-            - {name: LOADTEST_SCENARIO, value: {{ $l.scenario | quote }}}
-            - {name: LOADTEST_DURATION_SCALE, value: {{ $l.durationScale | quote }}}
-            # The root filesystem is read-only; reports (summary.json, junit.xml) go to /tmp.
-            - {name: LOADTEST_REPORT_DIR, value: /tmp/loadtest-reports}
-            {{- if eq .role "master" }}
-            - {name: LOADTEST_EXPECT_WORKERS, value: {{ $l.worker.replicas | quote }}}
-            {{- else }}
-            - {name: LOADTEST_MASTER_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
-            {{- end }}
-            {{- if $l.locustfile }}
-            - {name: LOADTEST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
-            {{- end }}
-            {{- include "panel.secret.env" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 12 }}
-            {{- with $l.extraEnv }}
-            {{- toYaml . | nindent 12 }}
-            {{- end }}
-          securityContext:
-            {{- include "panel.containerSecurityContext" $ | nindent 12 }}
-          resources:
-            {{- toYaml $r.resources | nindent 12 }}
-          volumeMounts:
-            {{- include "panel.tmpMount" $ | nindent 12 }}
-            {{- include "panel.secret.mounts" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 12 }}
-            {{- if $l.locustfile }}
-            - {name: locustfile, mountPath: /etc/loadtest, readOnly: true}
-            {{- end }}
-      volumes:
-        {{- include "panel.tmpVolume" $ | nindent 8 }}
-        {{- include "panel.secret.volumes" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 8 }}
-        {{- if $l.locustfile }}
-        - name: locustfile
-          configMap:
-            name: {{ include "panel.fullname" $ }}-loadtest
+    {{- include "panel.loadtest.podTemplate" (dict "ctx" $ "role" .role "run" $run) | nindent 4 }}
+{{- end -}}
+
+{{/*
+panel.loadtest.podTemplate: the Locust pod of one role: "master", "worker", or "scheduled" (one pod that
+runs the master and its workers as local processes, for the CronJob). Pass (dict "ctx" $ "role" R "run" ID).
+*/}}
+{{- define "panel.loadtest.podTemplate" -}}
+{{- $ := .ctx -}}
+{{- $l := $.Values.loadtest -}}
+{{- $r := index $l .role -}}
+{{- $ctx := dict "ctx" $ "component" "loadtest" "values" $l -}}
+metadata:
+  labels:
+    {{- include "panel.podLabels" $ctx | nindent 4 }}
+    panel.dev/loadtest-role: {{ .role }}
+    panel.dev/loadtest-run: {{ .run | quote }}
+spec:
+  {{- include "panel.podCommon" $ctx | nindent 2 }}
+  restartPolicy: Never
+  containers:
+    - name: locust
+      image: {{ include "panel.image" (dict "ctx" $ "image" $l.image) }}
+      imagePullPolicy: {{ $.Values.image.pullPolicy }}
+      command:
+        {{- toYaml $r.command | nindent 8 }}
+      args:
+        {{- toYaml $r.args | nindent 8 }}
+      {{- if eq .role "master" }}
+      ports:
+        - {name: locust-ui, containerPort: 8089, protocol: TCP}
+        - {name: locust-comm, containerPort: 5557, protocol: TCP}
+      # Ready once workers can connect; the Service only routes to a ready master.
+      readinessProbe:
+        tcpSocket: {port: locust-comm}
+        periodSeconds: 5
+      {{- end }}
+      env:
+        - {name: PANEL_URL, value: {{ include "panel.webUrl" $ | quote }}}
+        - {name: LOADTEST_USERNAME, value: {{ $l.username | quote }}}
+        - {name: LOADTEST_SCENARIO, value: {{ $l.scenario | quote }}}
+        - {name: LOADTEST_DURATION_SCALE, value: {{ $l.durationScale | quote }}}
+        # The root filesystem is read-only; reports (summary.json, junit.xml) go to /tmp.
+        - {name: LOADTEST_REPORT_DIR, value: /tmp/loadtest-reports}
+        {{- if eq .role "master" }}
+        - {name: LOADTEST_EXPECT_WORKERS, value: {{ $l.worker.replicas | quote }}}
+        {{- else if eq .role "worker" }}
+        - {name: LOADTEST_MASTER_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
         {{- end }}
+        {{- if $l.locustfile }}
+        - {name: LOADTEST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
+        {{- end }}
+        {{- include "panel.secret.env" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 8 }}
+        {{- with $l.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      securityContext:
+        {{- include "panel.containerSecurityContext" $ | nindent 8 }}
+      resources:
+        {{- toYaml $r.resources | nindent 8 }}
+      volumeMounts:
+        {{- include "panel.tmpMount" $ | nindent 8 }}
+        {{- include "panel.secret.mounts" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 8 }}
+        {{- if $l.locustfile }}
+        - {name: locustfile, mountPath: /etc/loadtest, readOnly: true}
+        {{- end }}
+  volumes:
+    {{- include "panel.tmpVolume" $ | nindent 4 }}
+    {{- include "panel.secret.volumes" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 4 }}
+    {{- if $l.locustfile }}
+    - name: locustfile
+      configMap:
+        name: {{ include "panel.fullname" $ }}-loadtest
+    {{- end }}
 {{- end -}}
