@@ -229,6 +229,34 @@ def test_install_test_manual_backup_and_uninstall(cluster: Cluster, helm: str, n
     assert_only_documented_keepers_remain(cluster, namespace, manifest)
 
 
+def test_scheduled_load_test_runs_by_hand_from_its_cronjob(
+    cluster: Cluster, helm: str, namespace: str
+) -> None:
+    install(
+        cluster, helm, CHART_DIR, namespace,
+        "-f", SCENARIO_DIR / "loadtest-values.yaml", "--set", "loadtest.scheduled.enabled=true",
+    )  # fmt: skip
+    cronjob = cluster.get("cronjob", f"{RELEASE}-loadtest", "-n", namespace)
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    # The one-shot master/worker Jobs are replaced by the CronJob, not added to it.
+    jobs = [job["metadata"]["name"] for job in cluster.get("job", "-n", namespace)["items"]]
+    assert not [name for name in jobs if name.startswith(f"{RELEASE}-loadtest-")], jobs
+
+    cluster.kubectl(
+        "create", "job", "--namespace", namespace, f"--from=cronjob/{RELEASE}-loadtest", "loadtest-manual-1"
+    )
+    cluster.kubectl(
+        "wait",
+        "--namespace",
+        namespace,
+        "--for=condition=Complete",
+        "job/loadtest-manual-1",
+        "--timeout=120s",
+    )
+    cluster.kubectl("delete", "job", "loadtest-manual-1", "--namespace", namespace, "--wait")
+    cluster.helm(helm, "uninstall", RELEASE, "--namespace", namespace, "--wait", "--timeout", HELM_TIMEOUT)
+
+
 def assert_only_documented_keepers_remain(cluster: Cluster, namespace: str, manifest: str) -> None:
     objects = manifest_objects(manifest)
     kept_claims = {
