@@ -12,10 +12,10 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from panel import audit, cache, jobs
+from panel import cache, jobs
 from panel.auth import current_user, require_role
 from panel.extensions import db, redis_client, settings
-from panel.inventory import get_server
+from panel.inventory import get_server, queue_check, queue_check_all
 from panel.listing import count_by_status
 from panel.models import Role, Server, ServerStatus
 
@@ -63,9 +63,7 @@ def index() -> ResponseReturnValue:
 def check_server(server_id: int) -> ResponseReturnValue:
     session = db()
     server = get_server(session, server_id)
-    job = jobs.enqueue_check(server.id)
-    audit.record(session, "server.check", "server", server.id, changes={"job_id": job.id})
-    session.commit()
+    job = queue_check(session, server)
     flash(f"Check of {server.name} queued (job {job.id}).")
     return redirect(url_for(".index"))
 
@@ -73,10 +71,7 @@ def check_server(server_id: int) -> ResponseReturnValue:
 @bp.post("/checks")
 @require_role(*WRITERS)
 def check_all() -> ResponseReturnValue:
-    job = jobs.enqueue_check_all()
-    session = db()
-    audit.record(session, "server.check_all", "server", None, changes={"job_id": job.id})
-    session.commit()
+    job = queue_check_all(db())
     flash(f"Check of every server queued (job {job.id}).")
     return redirect(url_for(".index"))
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rq.job import Job
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from panel import audit, cache
+from panel import audit, cache, jobs
 from panel.errors import ApiError
 from panel.extensions import redis_client
 from panel.models import Server
@@ -81,6 +82,22 @@ def delete_server(session: Session, server: Server) -> None:
     session.delete(server)
     session.commit()
     cache.invalidate(redis_client())
+
+
+def queue_check(session: Session, server: Server) -> Job:
+    """Queue a check of one server and audit who asked for it."""
+    job = jobs.enqueue_check(server.id)
+    audit.record(session, "server.check", "server", server.id, changes={"job_id": job.id})
+    session.commit()
+    return job
+
+
+def queue_check_all(session: Session) -> Job:
+    """Queue the fan-out check of every server and audit who asked for it."""
+    job = jobs.enqueue_check_all()
+    audit.record(session, "server.check_all", "server", None, changes={"job_id": job.id})
+    session.commit()
+    return job
 
 
 def _snapshot(server: Server) -> dict[str, Any]:

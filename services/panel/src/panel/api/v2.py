@@ -16,7 +16,14 @@ from panel.auth import require_role
 from panel.auth.passwords import hash_password
 from panel.errors import ApiError
 from panel.extensions import db, redis_client, settings
-from panel.inventory import create_server, delete_server, get_server, update_server
+from panel.inventory import (
+    create_server,
+    delete_server,
+    get_server,
+    queue_check,
+    queue_check_all,
+    update_server,
+)
 from panel.listing import SORT_CHOICES, ServerFilters, count_by_status, list_servers
 from panel.models import AuditEntry, Role, ServerStatus, User, utcnow
 from panel.validation import (
@@ -113,20 +120,14 @@ def servers_delete(server_id: int) -> Response:
 @require_role(*WRITERS)
 def servers_check(server_id: int) -> Response:
     session = db()
-    server = get_server(session, server_id)
-    job = jobs.enqueue_check(server.id)
-    audit.record(session, "server.check", "server", server.id, changes={"job_id": job.id})
-    session.commit()
+    job = queue_check(session, get_server(session, server_id))
     return _accepted(job.id)
 
 
 @bp.post("/checks")
 @require_role(*WRITERS)
 def checks_create() -> Response:
-    job = jobs.enqueue_check_all()
-    session = db()
-    audit.record(session, "server.check_all", "server", None, changes={"job_id": job.id})
-    session.commit()
+    job = queue_check_all(db())
     return _accepted(job.id)
 
 
