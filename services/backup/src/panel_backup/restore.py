@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,39 +33,34 @@ def identities_for(settings: Settings, storage: Storage, manifest: Manifest) -> 
     return restore_identities(settings, wrapped)
 
 
-def database_exists(server: PostgresTarget, name: str) -> bool:
+@contextlib.contextmanager
+def _maintenance_cursor(server: PostgresTarget) -> Iterator[Any]:
+    """A cursor on the server's `postgres` database in autocommit (CREATE/DROP DATABASE need it)."""
     conn = connect(server.with_dbname("postgres"))
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            return cur.fetchone() is not None
+            yield cur
     finally:
         conn.close()
+
+
+def database_exists(server: PostgresTarget, name: str) -> bool:
+    with _maintenance_cursor(server) as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return cur.fetchone() is not None
 
 
 def create_database(server: PostgresTarget, name: str) -> None:
-    conn = connect(server.with_dbname("postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
-    finally:
-        conn.close()
+    with _maintenance_cursor(server) as cur:
+        cur.execute(psycopg2.sql.SQL("CREATE DATABASE {}").format(psycopg2.sql.Identifier(name)))
 
 
 def drop_database(server: PostgresTarget, name: str) -> None:
-    conn = connect(server.with_dbname("postgres"))
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    psycopg2.sql.Identifier(name)
-                )
-            )
-    finally:
-        conn.close()
+    with _maintenance_cursor(server) as cur:
+        cur.execute(
+            psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg2.sql.Identifier(name))
+        )
 
 
 def resolve_postgres_target(settings: Settings, to: str) -> PostgresTarget:
