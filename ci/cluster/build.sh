@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a local Kubernetes control plane from Go modules (no release downloads reach this machine):
-# kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok/kwokctl.
+# kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok/kwokctl, and the node's kubelet and
+# kube-proxy (same throw-away module and Go build cache, so they only add the node-only packages).
 # Binaries are cached outside the repo, keyed by version, so only the first run on a machine is slow.
 #   usage: ci/cluster/build.sh            -> prints the bin directory
 set -euo pipefail
@@ -17,7 +18,8 @@ log() { echo "==> $*" >&2; }
 
 build_kubernetes() {
   local out="$CACHE/kubernetes-$KUBE_VERSION"
-  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kube-scheduler" ]]; then
+  if [[ -x "$out/kube-apiserver" && -x "$out/kube-controller-manager" && -x "$out/kube-scheduler" \
+        && -x "$out/kubelet" && -x "$out/kube-proxy" ]]; then
     echo "$out"; return
   fi
   log "building Kubernetes $KUBE_VERSION control plane (cold build: tens of minutes on 2 cores)"
@@ -32,13 +34,13 @@ build_kubernetes() {
       go mod edit -replace "$staging=$staging@v0.$minor.$patch"
     done
     go mod edit -require "k8s.io/kubernetes@$KUBE_VERSION"
-    printf 'package main\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\nfunc main() {}\n' >tools.go
+    printf 'package main\nimport (\n_ "k8s.io/kubernetes/cmd/kube-apiserver/app"\n_ "k8s.io/kubernetes/cmd/kubelet/app"\n_ "k8s.io/kubernetes/cmd/kube-proxy/app"\n)\nfunc main() {}\n' >tools.go
     go mod tidy >/dev/null 2>&1 || true
     local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION"
     ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
     ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
     mkdir -p "$out.tmp"
-    for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+    for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
       log "  go build $cmd"
       go build -trimpath -ldflags "$ldflags" -o "$out.tmp/$cmd" "k8s.io/kubernetes/cmd/$cmd"
     done
