@@ -1,4 +1,5 @@
-"""PostgreSQL backups end to end against a real server, to file:// and to moto's S3 over HTTP."""
+"""PostgreSQL backups end to end against a real server, to file:// and to S3 over HTTP (moto and
+versitygw)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import psycopg2
 import pytest
 from panel_backup.locking import advisory_key
 
-from .conftest import S3_KEY_ID, S3_SECRET, AgeKey, MotoServer
+from .conftest import AgeKey
 from .helpers import counts, manifests_in, seed_database, sql, with_db
+from .s3_servers import S3_KEY_ID, S3_SECRET, S3Server
 
 pytestmark = pytest.mark.postgres
 
@@ -30,9 +32,9 @@ def _env(database_url: str, target: str, age_key: AgeKey, **extra: str) -> dict[
     }
 
 
-def _s3_env(moto: MotoServer, bucket: str, endpoint: str | None = None, **extra: str) -> dict[str, str]:
+def _s3_env(s3: S3Server, bucket: str, endpoint: str | None = None, **extra: str) -> dict[str, str]:
     return {
-        "BACKUP_S3_ENDPOINT_URL": endpoint or moto.url,
+        "BACKUP_S3_ENDPOINT_URL": endpoint or s3.url,
         "AWS_ACCESS_KEY_ID": S3_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "BACKUP_S3_MIN_PART_SIZE_MIB": "5",
@@ -43,7 +45,7 @@ def _s3_env(moto: MotoServer, bucket: str, endpoint: str | None = None, **extra:
 def test_round_trip_to_s3_restore_and_drill(
     postgres_server: Any,
     postgres_database: str,
-    moto_server: MotoServer,
+    s3_server: S3Server,
     s3_bucket: str,
     age_key: AgeKey,
     run_cli: Any,
@@ -51,7 +53,7 @@ def test_round_trip_to_s3_restore_and_drill(
     # Enough incompressible data for a real multipart upload (two 5 MiB parts).
     seed_database(postgres_database, random_bytes_rows=250_000)
     expected = counts(postgres_database)
-    env = _env(postgres_database, f"s3://{s3_bucket}/panel", age_key, **_s3_env(moto_server, s3_bucket))
+    env = _env(postgres_database, f"s3://{s3_bucket}/panel", age_key, **_s3_env(s3_server, s3_bucket))
 
     created = run_cli(["create", "database", "--json"], env)
     assert created.exit_code == 0, created.output
@@ -143,7 +145,7 @@ def _killing_pg_dump(tmp_path: Path, real_bin: Path, after_bytes: int) -> Path:
 def test_pg_dump_killed_mid_stream_leaves_nothing_on_s3(
     postgres_server: Any,
     postgres_database: str,
-    moto_server: MotoServer,
+    s3_server: S3Server,
     s3_bucket: str,
     age_key: AgeKey,
     tmp_path: Path,
@@ -156,12 +158,12 @@ def test_pg_dump_killed_mid_stream_leaves_nothing_on_s3(
         f"s3://{s3_bucket}/panel",
         age_key,
         BACKUP_PG_BIN_DIR=str(bin_dir),
-        **_s3_env(moto_server, s3_bucket),
+        **_s3_env(s3_server, s3_bucket),
     )
     result = run_cli(["create", "database"], env)
     assert result.exit_code == 1
     assert "pg_dump was killed by signal 9" in result.stderr
-    client = moto_server.client()
+    client = s3_server.client()
     assert client.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert json.loads(run_cli(["list", "--json"], env).stdout) == []

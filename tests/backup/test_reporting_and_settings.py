@@ -9,7 +9,8 @@ from typing import Any
 
 from support.servers import free_port
 
-from .conftest import S3_KEY_ID, S3_SECRET, AgeKey, Mailbox, SmtpServer, WebhookReceiver
+from .conftest import AgeKey, Mailbox, SmtpServer, WebhookReceiver
+from .s3_servers import S3_KEY_ID, S3_SECRET
 
 
 def _smtp_env(server: SmtpServer) -> dict[str, str]:
