@@ -65,7 +65,11 @@ see services/backup/README.md for the full list.
 
 def _fail(exc: BackupError) -> NoReturn:
     prefix = "error" if exc.exit_code != 4 else "locked"
-    for line in str(exc).splitlines() or [type(exc).__name__]:
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    notes = getattr(exc, "__notes__", [])  # what was cleaned up (or could not be) after the failure
+    if notes:
+        lines[-1] += " (" + "; ".join(notes) + ")"
+    for line in lines:
         click.echo(f"{prefix}: {scrub(line)}", err=True)
     sys.exit(exc.exit_code)
 

@@ -69,7 +69,12 @@ class BoundedPipe:
         while not self._pending:
             if self._done:
                 return b""
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._abandoned.is_set():
+                    raise PipeAbandoned("the pipe was abandoned") from None
+                continue
             if item is _EOF:
                 self._done = True
                 return b""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -17,7 +16,7 @@ import zstandard
 
 from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
-from .pipe import BoundedPipe
+from .pipe import BoundedPipe, PipeAbandoned
 
 log = get_logger("pipeline")
 CHUNK = 1 << 20
@@ -257,31 +256,57 @@ def decode(
     return stats
 
 
-def decode_in_thread(
-    stored: Readable, identities: list[pyrage.x25519.Identity], **kwargs: Any
-) -> tuple[BoundedPipe, Callable[[], StreamStats]]:
-    """Decode in a thread; the returned pipe is read by a consumer that needs a reader (tar extraction)."""
-    pipe = BoundedPipe()
-    result: dict[str, Any] = {}
+class DecodeThread:
+    """Decode in a thread into a pipe, for consumers that pull from a reader (tar extraction).
 
-    def run() -> None:
+    Used as a context manager so that every way out joins the thread: leaving the block on an error
+    abandons the pipe (a blocked decoder is released) and waits for the decoder to end. A thread
+    left running inside the decryption library when the interpreter exits aborts the process.
+    """
+
+    def __init__(self, stored: Readable, identities: list[pyrage.x25519.Identity], **kwargs: Any) -> None:
+        self.pipe = BoundedPipe()
+        self._stored = stored
+        self._identities = identities
+        self._kwargs = kwargs
+        self._stats: StreamStats | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="decoder", daemon=True)
+
+    def _run(self) -> None:
         try:
-            result["stats"] = decode(stored, pipe, identities, **kwargs)
-            pipe.close()
+            self._stats = decode(self._stored, self.pipe, self._identities, **self._kwargs)
+            self.pipe.close()
+        except PipeAbandoned:
+            pass  # the consumer stopped first; its own error is the one to report
         except BaseException as exc:
-            result["error"] = exc
-            pipe.fail(exc)
+            self.error = exc
+            self.pipe.fail(exc)
 
-    thread = threading.Thread(target=run, name="decoder", daemon=True)
-    thread.start()
+    def __enter__(self) -> DecodeThread:
+        self._thread.start()
+        return self
 
-    def finish() -> StreamStats:
-        thread.join()
-        if "error" in result:
-            raise result["error"]
-        return result["stats"]
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is not None:
+            self.stop()
+        self._thread.join()
 
-    return pipe, finish
+    def stop(self) -> BaseException | None:
+        """The consumer gave up: release the decoder, wait for it, and return its own error if any."""
+        self.pipe.abandon()
+        self._thread.join()
+        return self.error
+
+    def finish(self) -> StreamStats:
+        """After the consumer read to the end: the decoder's statistics, or its error."""
+        while self.pipe.read(CHUNK):  # e.g. tar's end-of-archive padding
+            pass
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self._stats is not None
+        return self._stats
 
 
 def sha256_of_stream(stream: BinaryIO | Readable) -> tuple[int, str]:

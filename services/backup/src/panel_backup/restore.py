@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -13,14 +14,16 @@ from typing import Any
 
 import psycopg2
 
+from .archive import extract
 from .crypto import restore_identities
 from .dburl import PostgresTarget, is_sqlite, parse_postgres, sqlite_path
-from .errors import BackupError, ConfigError
+from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
 from .manifest import Manifest
-from .pipeline import StreamStats, decode, decode_in_thread
+from .pipeline import DecodeThread, StreamStats, decode
 from .settings import Settings
 from .sources.postgres import ProcessReader, connect, find_tool, tool_version, user_tables, widen_pipe
+from .stages import describe_error
 from .storage import Storage
 
 log = get_logger("restore")
@@ -171,43 +174,55 @@ def restore_tree(
 ) -> StreamStats:
     if to.exists() and not to.is_dir():
         raise ConfigError(f"--to {to} is not a directory")
-    if to.exists() and any(to.iterdir()) and not force:
+    was_there = to.exists()
+    if was_there and any(to.iterdir()) and not force:
         raise ConfigError(
             f"{to} is not empty; restore into an empty folder, or pass --force to write into it"
         )
-    to.mkdir(parents=True, exist_ok=True)
+    was_empty = not was_there or not any(to.iterdir())
     identities = identities_for(settings, storage, manifest)
-    with storage.open_read(manifest.artifact_key) as body:
-        pipe, finish = decode_in_thread(
-            body,
-            identities,
-            expected_stored_sha256=manifest.stored_sha256,
-            expected_plain_sha256=manifest.plain_sha256,
-            progress_interval=settings.progress_interval_seconds,
-            what=manifest.id,
-        )
-        try:
-            with tarfile.open(fileobj=pipe, mode="r|") as tar:  # type: ignore[call-overload]
-                # The "data" filter refuses absolute paths, "..", and links or devices leaving `to`.
-                tar.extractall(to, filter="data")
-            while pipe.read(1 << 20):  # tar's end-of-archive padding
-                pass
-        except tarfile.FilterError as exc:
-            pipe.abandon()
-            raise BackupError(
-                f"refused to restore {manifest.id}: {exc} (path traversal)", stage="restore"
-            ) from None
-        except tarfile.TarError as exc:
-            pipe.abandon()
-            with contextlib.suppress(BaseException):
-                finish()
-            raise BackupError(
-                f"{manifest.id} is not a readable tar archive: {exc}", stage="restore"
-            ) from None
-        except BaseException:
-            pipe.abandon()
-            raise
-        return finish()
+    to.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            storage.open_read(manifest.artifact_key) as body,
+            DecodeThread(
+                body,
+                identities,
+                expected_stored_sha256=manifest.stored_sha256,
+                expected_plain_sha256=manifest.plain_sha256,
+                progress_interval=settings.progress_interval_seconds,
+                what=manifest.id,
+            ) as decoder,
+        ):
+            try:
+                extract(decoder.pipe, to)
+            except (tarfile.TarError, OSError) as exc:
+                cause = decoder.stop()  # a damaged object or a wrong key explains more than tar can
+                if cause is not None:
+                    raise cause from None
+                if isinstance(exc, OSError):
+                    raise BackupError(f"restoring {manifest.id} failed: {describe_error(exc)}") from None
+                raise IntegrityError(f"{manifest.id}: not a readable tar archive ({exc})") from None
+            return decoder.finish()
+    except BaseException as exc:
+        _undo_tree(to, exc, created=not was_there, was_empty=was_empty)
+        raise
+
+
+def _undo_tree(to: Path, exc: BaseException, *, created: bool, was_empty: bool) -> None:
+    """Remove what a failed restore wrote, when that can be told apart from what was there before."""
+    if created:
+        shutil.rmtree(to, ignore_errors=True)  # never follows links: it removes them
+        exc.add_note(f"removed the partly restored folder {to}")
+    elif was_empty:
+        for child in list(to.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        exc.add_note(f"emptied {to} again")
+    else:
+        exc.add_note(f"{to} may hold partly restored files (it was not empty: --force)")
 
 
 def restore(settings: Settings, storage: Storage, manifest: Manifest, to: str, *, force: bool) -> StreamStats:

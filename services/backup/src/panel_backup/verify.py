@@ -8,9 +8,10 @@ import tarfile
 import threading
 from typing import Any
 
+from .archive import check_stream
 from .errors import IntegrityError
 from .manifest import Manifest
-from .pipeline import decode, decode_in_thread, sha256_of_stream
+from .pipeline import DecodeThread, decode, sha256_of_stream
 from .restore import identities_for
 from .settings import Settings
 from .sources.postgres import ProcessReader, find_tool
@@ -99,24 +100,22 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
                 raise IntegrityError(f"{manifest.id}: {errors[0]}")
             result["pg_restore_list_lines"] = entries[0]
         elif manifest.artifact_format == "tar":
-            pipe, finish = decode_in_thread(
+            # Exactly the checks restore applies to each member (archive.MemberChecks).
+            with DecodeThread(
                 body,
                 identities,
                 expected_stored_sha256=manifest.stored_sha256,
                 expected_plain_sha256=manifest.plain_sha256,
                 **checks,
-            )
-            members = 0
-            try:
-                with tarfile.open(fileobj=pipe, mode="r|") as tar:  # type: ignore[call-overload]
-                    for _member in tar:
-                        members += 1
-                while pipe.read(1 << 20):
-                    pass
-            except tarfile.TarError as exc:
-                pipe.abandon()
-                raise IntegrityError(f"{manifest.id}: not a readable tar archive ({exc})") from None
-            finish()
+            ) as decoder:
+                try:
+                    members = check_stream(decoder.pipe)
+                except tarfile.TarError as exc:
+                    cause = decoder.stop()  # a damaged object or a wrong key explains more than tar can
+                    if cause is not None:
+                        raise cause from None
+                    raise IntegrityError(f"{manifest.id}: not a readable tar archive ({exc})") from None
+                decoder.finish()
             result["tar_members"] = members
         else:
             decode(
