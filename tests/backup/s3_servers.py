@@ -66,6 +66,8 @@ class FaultProxy(http.server.ThreadingHTTPServer):
     - `fail_upload_parts = n`: answer the next n UploadPart requests with 500 (-1: all of them).
     - `hold_upload_parts()`: keep UploadPart requests waiting (the upload is then stuck mid-stream,
       deterministically); `held` is set once one waits; `release()` lets them through.
+    - `hold_downloads()`: answer a GET of an `.age` object with its first half, then wait for
+      `release()` before sending the rest (a download stuck mid-stream).
     """
 
     daemon_threads = True
@@ -78,6 +80,7 @@ class FaultProxy(http.server.ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.held = threading.Event()
         self._holding = False
+        self._holding_downloads = False
         self._released = threading.Event()
 
     @property
@@ -89,9 +92,18 @@ class FaultProxy(http.server.ThreadingHTTPServer):
         self.held.clear()
         self._holding = True
 
+    def hold_downloads(self) -> None:
+        self._released.clear()
+        self.held.clear()
+        self._holding_downloads = True
+
     def release(self) -> None:
         self._holding = False
+        self._holding_downloads = False
         self._released.set()
+
+    def holds_download(self, method: str, path: str) -> bool:
+        return self._holding_downloads and method == "GET" and "?" not in path and path.endswith(".age")
 
     def should_fail(self, method: str, path: str) -> bool:
         if not _is_upload_part(method, path):
@@ -163,6 +175,12 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", length or str(len(data)))
         self.end_headers()
         if self.command != "HEAD":
+            if self.server.holds_download(self.command, self.path) and len(data) > 1:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.server.held.set()
+                self.server._released.wait(timeout=300)
+                data = data[len(data) // 2 :]
             self.wfile.write(data)
         upstream.close()
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from .conftest import AgeKey
-from .helpers import store_crafted_backup, tar_bytes
+from .helpers import passthrough_env, store_crafted_backup, tar_bytes
 
 
 def _env(store: Path, age_key: AgeKey, **extra: str) -> dict[str, str]:
@@ -203,7 +203,7 @@ def _panel_backup(args: list[str], env: dict[str, str]) -> subprocess.CompletedP
     binary = Path(sys.executable).parent / "panel-backup"
     return subprocess.run(
         [str(binary), *args],
-        env={"PATH": os.environ["PATH"], **env},
+        env={**passthrough_env(), **env},
         capture_output=True,
         text=True,
         timeout=120,

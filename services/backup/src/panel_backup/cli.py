@@ -12,11 +12,12 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__, metrics
+from . import __version__, interrupt, metrics
 from .create import create_backup
 from .crypto import encryption_plan, generate_key_file, public_key_of
 from .drill import run_drill
 from .errors import BackupError, ConfigError, IntegrityError
+from .interrupt import Interrupted
 from .logs import configure_logging, get_logger
 from .manifest import Manifest, find_manifest, load_manifests
 from .notify import Report, deliver
@@ -66,9 +67,7 @@ see services/backup/README.md for the full list.
 def _fail(exc: BackupError) -> NoReturn:
     prefix = "error" if exc.exit_code != 4 else "locked"
     lines = str(exc).splitlines() or [type(exc).__name__]
-    notes = getattr(exc, "__notes__", [])  # what was cleaned up (or could not be) after the failure
-    if notes:
-        lines[-1] += " (" + "; ".join(notes) + ")"
+    lines[-1] += _notes(exc)
     for line in lines:
         click.echo(f"{prefix}: {scrub(line)}", err=True)
     sys.exit(exc.exit_code)
@@ -84,15 +83,39 @@ def _settings() -> Settings:
     return settings
 
 
+def _stopped(signum: int, exc: BaseException) -> NoReturn:
+    """One line for a run stopped by a signal, with what its cleanup did; exit 128 + the signal."""
+    error = Interrupted(signum)
+    for note in getattr(exc, "__notes__", []):
+        error.add_note(note)
+    log.info("stopped", extra={"signal": signum, "while": scrub(describe_error(exc))[:300]})
+    click.echo(f"error: {error}; the run was stopped and cleaned up" + _notes(error), err=True)
+    sys.exit(error.exit_code)
+
+
+def _notes(exc: BaseException) -> str:
+    notes = getattr(exc, "__notes__", [])  # what was cleaned up (or could not be) after the failure
+    return f" ({'; '.join(scrub(n) for n in notes)})" if notes else ""
+
+
 def _guard(action: Callable[[], T]) -> T:
-    """Run an action; known failures exit with their code and one clear message, never a traceback."""
-    try:
-        return action()
-    except BackupError as exc:
-        _fail(exc)
-    except Exception as exc:
-        log.error("unexpected error", exc_info=True)
-        _fail(BackupError(f"unexpected error: {scrub(describe_error(exc))}"))
+    """Run an action; known failures exit with their code and one clear message, never a traceback.
+    SIGTERM/SIGINT stop it cleanly (interrupt.py); whatever error the stop surfaces as, the exit
+    status is 128 + the signal."""
+    with interrupt.stop_on_signals():
+        try:
+            return action()
+        except Interrupted as exc:
+            _stopped(exc.signum, exc)
+        except BackupError as exc:
+            if (signum := interrupt.requested()) is not None:
+                _stopped(signum, exc)
+            _fail(exc)
+        except Exception as exc:
+            if (signum := interrupt.requested()) is not None:
+                _stopped(signum, exc)
+            log.error("unexpected error", exc_info=True)
+            _fail(BackupError(f"unexpected error: {scrub(describe_error(exc))}"))
 
 
 def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
@@ -185,19 +208,25 @@ def run_create(
     try:
         storage = open_storage(settings)
         manifest = create_backup(settings, storage, backup_type, tracker)
-    except BackupError as exc:
+    except (BackupError, Interrupted) as exc:
         duration = time.monotonic() - started
-        log.error("backup failed", extra={"type": backup_type, "stage": exc.stage, "error": scrub(str(exc))})
-        metrics.record(settings, backup_type, ok=False, duration=duration)
-        _report(
-            settings,
-            command,
-            backup_type,
-            ok=False,
-            stage=exc.stage or "config",
-            message=str(exc),
-            duration_seconds=duration,
+        stopped = isinstance(exc, Interrupted) or interrupt.requested() is not None
+        stage = "interrupted" if stopped else (getattr(exc, "stage", None) or "config")
+        message = (
+            f"{Interrupted(interrupt.requested() or 15)} during {tracker.current}" if stopped else str(exc)
         )
+        log.error("backup failed", extra={"type": backup_type, "stage": stage, "error": scrub(message)})
+        with interrupt.shielded():
+            metrics.record(settings, backup_type, ok=False, duration=duration)
+            _report(
+                settings,
+                command,
+                backup_type,
+                ok=False,
+                stage=stage,
+                message=message,
+                duration_seconds=duration,
+            )
         raise
     duration = time.monotonic() - started
     metrics.record(
@@ -454,9 +483,12 @@ def run_drill_command(settings: Settings, *, as_json: bool = False) -> int:
     started = time.monotonic()
     try:
         result = run_drill(settings, open_storage(settings))
-    except BackupError as exc:
-        metrics.record(settings, "drill", ok=False, duration=time.monotonic() - started)
-        _report(settings, "drill", "database", ok=False, stage=exc.stage or "drill", message=str(exc))
+    except (BackupError, Interrupted) as exc:
+        stopped = isinstance(exc, Interrupted) or interrupt.requested() is not None
+        stage = "interrupted" if stopped else (getattr(exc, "stage", None) or "drill")
+        with interrupt.shielded():
+            metrics.record(settings, "drill", ok=False, duration=time.monotonic() - started)
+            _report(settings, "drill", "database", ok=False, stage=stage, message=str(exc) + _notes(exc))
         raise
     metrics.record(settings, "drill", ok=True, duration=result["rto_estimate_seconds"])
     _emit(
@@ -509,7 +541,8 @@ plus a weekly drill when an identity is available.
 \b
   BACKUP_SCHEDULE_DATABASE  default '0 2 * * *'     BACKUP_SCHEDULE_FILES   default '30 2 * * *'
   BACKUP_SCHEDULE_CONFIG    default '45 2 * * *'    BACKUP_SCHEDULE_DRILL   default '0 4 * * 0'
-Set one to `off` to disable it. Each run also prunes its type. SIGTERM stops the scheduler between runs.
+Set one to `off` to disable it. Each run also prunes its type. SIGTERM/SIGINT between runs stop the
+scheduler (exit 0); during a run they stop and clean up that run first (exit 128 + the signal).
 {EXIT_CODES_HELP}"""
 )
 @click.option("--run-now", is_flag=True, help="Run every scheduled job once at start.")
@@ -524,6 +557,8 @@ def schedule(run_now: bool, once: bool) -> None:
             try:
                 return action()
             except BackupError as exc:
+                if (signum := interrupt.requested()) is not None:
+                    raise Interrupted(signum) from exc  # a stop request ends the scheduler too
                 log.error("job failed", extra={"error": scrub(str(exc)), "exit_code": exc.exit_code})
                 return exc.exit_code
 
@@ -542,12 +577,18 @@ def schedule(run_now: bool, once: bool) -> None:
     )  # fail at start, not at 2 a.m.: backups are never stored in clear
     jobs = _guard(lambda: planned_jobs(settings, runners))
     scheduler = Scheduler(jobs)
-    scheduler.install_signal_handlers()
-    if run_now:
-        status = scheduler.run_all_now()
-        if once:
-            sys.exit(status)
-    scheduler.run_forever()
+    with interrupt.stop_on_signals():
+        try:
+            if run_now:
+                status = scheduler.run_all_now()
+                if once:
+                    sys.exit(status)
+            scheduler.run_forever()
+        except Interrupted as exc:
+            if scheduler.running is None:  # between runs: nothing to clean up
+                log.info("scheduler stopped", extra={"signal": exc.signum})
+                sys.exit(0)
+            _stopped(exc.signum, exc)
 
 
 def _now() -> datetime:

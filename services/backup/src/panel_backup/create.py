@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupt
 from .crypto import EncryptionPlan, encryption_plan, fingerprint
 from .dburl import is_sqlite, parse_postgres, sqlite_path
 from .errors import ConfigError
@@ -135,10 +135,10 @@ def create_backup(
             with tracker.stage("upload"):
                 storage.put_stream(artifact_key, pipe, source.expected_size)
         except BaseException:
-            encoder.abandon()
-            if wrapped_key:
-                with contextlib.suppress(Exception):
-                    storage.delete(wrapped_key)
+            with interrupt.shielded():
+                source.stop()  # first: a source still producing (or stalled) would hold the encoder
+                encoder.abandon()
+                _remove_quietly(storage, [wrapped_key])
             raise
         try:
             stats = encoder.finish()
@@ -146,7 +146,8 @@ def create_backup(
             with tracker.stage("source"):
                 metadata = {**source.metadata, **prepared.extra_metadata}
         except BaseException:
-            _remove_quietly(storage, [artifact_key, wrapped_key])  # data without a manifest is only clutter
+            with interrupt.shielded():
+                _remove_quietly(storage, [artifact_key, wrapped_key])  # data without a manifest: clutter
             raise
         with tracker.stage("manifest"):
             manifest = Manifest(
@@ -173,7 +174,8 @@ def create_backup(
             try:
                 write_manifest(storage, manifest)  # last: only now does the backup exist
             except BaseException:
-                _remove_quietly(storage, [artifact_key, wrapped_key])
+                with interrupt.shielded():
+                    _remove_quietly(storage, [artifact_key, wrapped_key])
                 raise
     log.info(
         "backup complete",

@@ -10,21 +10,49 @@ import os
 import secrets
 import sqlite3
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from . import interrupt
 from .dburl import is_sqlite, parse_postgres
 from .errors import ConfigError, IntegrityError
 from .logs import get_logger
 from .manifest import find_manifest
-from .restore import create_database, drop_database, restore_postgres, restore_sqlite
+from .restore import drop_database, restore_postgres, restore_sqlite
 from .settings import Settings
 from .sources.postgres import connect, row_counts
 from .sources.sqlite import sqlite_row_counts
 from .storage import Storage
 
 log = get_logger("drill")
+T = TypeVar("T")
+
+
+def cancellable(conn: Any, query: Callable[[Any], T]) -> T:
+    """Run a long query in a thread, so that a stop signal reaches the main thread (psycopg2 holds it
+    until the server answers) and cancels the query on the server."""
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = query(conn)
+        except BaseException as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, name="drill-query", daemon=True)
+    worker.start()
+    try:
+        worker.join()
+    except BaseException:
+        conn.cancel()
+        worker.join()
+        raise
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
@@ -63,17 +91,17 @@ def run_drill(settings: Settings, storage: Storage) -> dict[str, Any]:
         server = parse_postgres(settings.database_url)
         scratch = f"panel_drill_{secrets.token_hex(4)}"
         target = server.with_dbname(scratch)
-        create_database(server, scratch)
         try:
-            restore_postgres(settings, storage, manifest, target, force=False)
+            restore_postgres(settings, storage, manifest, target, force=False)  # creates the scratch db
             restored_at = time.monotonic()
             conn = connect(target)
             try:
-                actual = row_counts(conn)
+                actual = cancellable(conn, row_counts)
             finally:
                 conn.close()
         finally:
-            drop_database(server, scratch)
+            with interrupt.shielded():
+                drop_database(server, scratch)
     problems = compare_counts(expected, actual)
     result = {
         "backup_id": manifest.id,

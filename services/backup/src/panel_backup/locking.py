@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from . import interrupt
 from .dburl import PostgresTarget
 from .errors import LockHeldError, NotFoundError
 from .logs import get_logger
@@ -44,7 +45,8 @@ def postgres_lock(target: PostgresTarget, name: str) -> Iterator[None]:
                 )
         yield
     finally:
-        conn.close()  # ends the session, which releases the advisory lock
+        with interrupt.shielded():
+            conn.close()  # ends the session, which releases the advisory lock
 
 
 def _lock_key(name: str) -> str:
@@ -89,9 +91,10 @@ def storage_lock(storage: Storage, name: BackupType | str, ttl_seconds: int) -> 
     try:
         yield
     finally:
-        try:
-            current = json.loads(storage.get_bytes(key))
-            if current.get("owner") == owner:
-                storage.delete(key)
-        except Exception as exc:  # a lock left behind expires; do not hide the run's own result
-            log.warning("could not release the lock", extra={"key": key, "error": str(exc)[:200]})
+        with interrupt.shielded():
+            try:
+                current = json.loads(storage.get_bytes(key))
+                if current.get("owner") == owner:
+                    storage.delete(key)
+            except Exception as exc:  # a lock left behind expires; do not hide the run's own result
+                log.warning("could not release the lock", extra={"key": key, "error": str(exc)[:200]})

@@ -175,8 +175,9 @@ class Encoder:
         )
 
     def abandon(self) -> None:
+        """Release the encoder and wait for it; stop its source first, or a stalled source keeps it."""
         self.pipe.abandon()
-        self._thread.join(timeout=30)
+        self._thread.join()
 
 
 class _Closing:

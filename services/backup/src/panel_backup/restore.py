@@ -14,8 +14,9 @@ from typing import Any
 
 import psycopg2
 
+from . import interrupt
 from .archive import extract
-from .crypto import restore_identities
+from .crypto import fingerprint, restore_identities
 from .dburl import PostgresTarget, is_sqlite, parse_postgres, sqlite_path
 from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
@@ -78,6 +79,29 @@ def resolve_postgres_target(settings: Settings, to: str) -> PostgresTarget:
     return parse_postgres(settings.database_url).with_dbname(to)
 
 
+def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> list[Any]:
+    """Everything a restore can check before it changes anything: the key loads and is one the backup
+    was encrypted to, and the data object is there with the manifest's size. Returns the identities."""
+    identities = identities_for(settings, storage, manifest)
+    recorded = set(manifest.encryption.recipient_fingerprints)
+    if manifest.encryption.mode == "x25519" and recorded:
+        ours = {fingerprint(str(identity.to_public())) for identity in identities}
+        if not ours & recorded:
+            raise ConfigError(
+                f"the age identity does not match any recipient of {manifest.id}; use the key file whose "
+                "public key the backup was encrypted to (`panel-backup list --json` shows "
+                "encryption.recipient_fingerprints)"
+            )
+    size = storage.size(manifest.artifact_key)
+    if size is None:
+        raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
+    if size != manifest.stored_size:
+        raise IntegrityError(
+            f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}"
+        )
+    return identities
+
+
 def restore_postgres(
     settings: Settings, storage: Storage, manifest: Manifest, target: PostgresTarget, *, force: bool
 ) -> StreamStats:
@@ -91,10 +115,9 @@ def restore_postgres(
                 f"pg_restore is PostgreSQL {client_major} but the dump was made by pg_dump {dump_major}; "
                 f"use a PostgreSQL {dump_major}+ client (BACKUP_PG_BIN_DIR or the image's PG_MAJOR)"
             )
-    if not database_exists(target, target.dbname):
-        create_database(target, target.dbname)
-        log.info("created the target database", extra={"database": target.dbname})
-    elif not force:
+    identities = preflight(settings, storage, manifest)
+    created = not database_exists(target, target.dbname)
+    if not created and not force:
         conn = connect(target)
         try:
             with conn.cursor() as cur:
@@ -106,6 +129,31 @@ def restore_postgres(
                 f"database {target.dbname} is not empty ({len(tables)} tables); restore into a new database "
                 "name, or pass --force to replace its contents"
             )
+    if created:
+        create_database(target, target.dbname)
+        log.info("created the target database", extra={"database": target.dbname})
+    try:
+        return _pg_restore(settings, storage, manifest, target, pg_restore, identities, force=force)
+    except BaseException as exc:
+        with interrupt.shielded():
+            if created:
+                drop_database(target, target.dbname)
+                exc.add_note(f"removed the database {target.dbname} this restore created")
+            else:
+                exc.add_note(f"database {target.dbname} may hold a partial restore")
+        raise
+
+
+def _pg_restore(
+    settings: Settings,
+    storage: Storage,
+    manifest: Manifest,
+    target: PostgresTarget,
+    pg_restore: str,
+    identities: list[Any],
+    *,
+    force: bool,
+) -> StreamStats:
     command = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={target.dbname}"]
     if force:
         command += ["--clean", "--if-exists"]
@@ -119,7 +167,6 @@ def restore_postgres(
     widen_pipe(process.stdin)
     watcher = ProcessReader(process, "pg_restore")  # drains stderr, reports the exit status
     assert process.stdin is not None
-    identities = identities_for(settings, storage, manifest)
     try:
         with storage.open_read(manifest.artifact_key) as body:
             stats = decode(
@@ -149,11 +196,13 @@ def restore_sqlite(
 ) -> StreamStats:
     if to.exists() and to.stat().st_size > 0 and not force:
         raise ConfigError(f"{to} exists and is not empty; choose a new path, or pass --force to replace it")
+    identities = preflight(settings, storage, manifest)
     to.parent.mkdir(parents=True, exist_ok=True)
     partial = to.with_name(f".{to.name}.partial-{secrets.token_hex(4)}")
-    identities = identities_for(settings, storage, manifest)
     try:
-        with storage.open_read(manifest.artifact_key) as body, open(partial, "xb") as out:
+        # 0600: the database holds password hashes and tokens.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with storage.open_read(manifest.artifact_key) as body, os.fdopen(fd, "wb") as out:
             stats = decode(
                 body,
                 out,
@@ -180,7 +229,7 @@ def restore_tree(
             f"{to} is not empty; restore into an empty folder, or pass --force to write into it"
         )
     was_empty = not was_there or not any(to.iterdir())
-    identities = identities_for(settings, storage, manifest)
+    identities = preflight(settings, storage, manifest)
     to.mkdir(parents=True, exist_ok=True)
     try:
         with (
@@ -205,7 +254,8 @@ def restore_tree(
                 raise IntegrityError(f"{manifest.id}: not a readable tar archive ({exc})") from None
             return decoder.finish()
     except BaseException as exc:
-        _undo_tree(to, exc, created=not was_there, was_empty=was_empty)
+        with interrupt.shielded():
+            _undo_tree(to, exc, created=not was_there, was_empty=was_empty)
         raise
 
 

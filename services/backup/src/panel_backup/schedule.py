@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType
 
 from .dburl import is_sqlite
 from .errors import ConfigError
@@ -61,25 +59,26 @@ def planned_jobs(settings: Settings, runners: dict[str, Callable[[], int]]) -> l
 
 
 class Scheduler:
+    """Runs jobs when due. Stop signals (interrupt.py) raise out of the wait or the running job;
+    `running` tells the caller whether a job was cut short."""
+
     def __init__(self, jobs: list[Job]) -> None:
         self.jobs = jobs
+        self.running: str | None = None
         self._stop = threading.Event()
 
-    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
-        log.info("stopping the scheduler", extra={"signal": signum})
+    def stop(self) -> None:
         self._stop.set()
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
 
     def run_job(self, job: Job) -> int:
         log.info("scheduled job starting", extra={"job": job.name})
+        self.running = job.name
         try:
             status = job.run()
         except Exception as exc:  # the scheduler outlives any single failed run
             log.error("scheduled job crashed", extra={"job": job.name, "error": str(exc)})
             status = 1
+        self.running = None
         log.info("scheduled job finished", extra={"job": job.name, "status": status})
         return status
 

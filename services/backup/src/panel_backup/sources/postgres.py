@@ -16,6 +16,7 @@ from typing import IO, Any
 import psycopg2
 from psycopg2 import sql
 
+from .. import interrupt
 from ..dburl import PostgresTarget
 from ..errors import BackupError, ConfigError, SourceError
 from ..logs import get_logger
@@ -127,6 +128,7 @@ class ProcessReader:
         self._stdout: IO[bytes] = process.stdout
         self._stderr_thread = threading.Thread(target=self._drain, args=(process.stderr,), daemon=True)
         self._stderr_thread.start()
+        interrupt.register_child(process)  # SIGTERM stops it first, so its reader sees the end at once
 
     def _drain(self, stream: IO[bytes]) -> None:
         for line in stream:
@@ -140,6 +142,7 @@ class ProcessReader:
         if data:
             return data
         code = self.process.wait()
+        interrupt.unregister_child(self.process)
         self._stderr_thread.join(timeout=10)
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -150,7 +153,9 @@ class ProcessReader:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
+        interrupt.unregister_child(self.process)
+        self._stderr_thread.join(timeout=10)
 
 
 class PostgresDump:
@@ -217,11 +222,15 @@ class PostgresDump:
         log.info("pg_dump started", extra={"pid": process.pid, "snapshot": snapshot})
         return self
 
+    def stop(self) -> None:
+        """Stop pg_dump now (the run failed or was interrupted); `__exit__` does the rest."""
+        if self.reader:
+            self.reader.stop()
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.reader:
-            self.reader.stop()
+        self.stop()
         if self._conn is not None:
             if self._counter is not None and self._counter.is_alive():
                 self._conn.cancel()  # stop a long count on failure; the thread then ends with an error

@@ -65,6 +65,9 @@ class SqliteSnapshot:
         self.reader = open(self._copy, "rb")
         return self
 
+    def stop(self) -> None:
+        """Nothing runs in the background: the copy is read from a local file."""
+
     def _cleanup(self) -> None:
         if self._copy:
             self._copy.unlink(missing_ok=True)
