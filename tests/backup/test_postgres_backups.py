@@ -233,3 +233,35 @@ def test_wrong_key_gives_a_clear_error(
     assert result.exit_code == 2
     assert "does not match any recipient" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_failed_restore_leaves_no_database_behind(
+    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    from panel_backup.crypto import generate_key_file
+
+    seed_database(postgres_database, random_bytes_rows=20_000)
+    store = tmp_path / "store"
+    env = _env(postgres_database, f"file://{store}", age_key)
+    assert run_cli(["create", "database"], env).exit_code == 0
+
+    def exists(name: str) -> bool:
+        return bool(sql(postgres_server.url(), "SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
+
+    other = tmp_path / "other-key.txt"
+    generate_key_file(other)
+    wrong_key = run_cli(
+        ["restore", "latest", "--component", "database", "--to", "restore_wrong_key"],
+        {**env, "BACKUP_AGE_IDENTITY_FILE": str(other)},
+    )
+    assert wrong_key.exit_code == 2 and "does not match any recipient" in wrong_key.stderr
+    assert not exists("restore_wrong_key")  # checked before anything was created
+
+    (artifact,) = store.rglob("*.pgdump.zst.age")
+    damaged = bytearray(artifact.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    artifact.write_bytes(bytes(damaged))
+    broken = run_cli(["restore", "latest", "--component", "database", "--to", "restore_damaged"], env)
+    assert broken.exit_code == 3, broken.output
+    assert "removed the database restore_damaged this restore created" in broken.stderr
+    assert not exists("restore_damaged")
