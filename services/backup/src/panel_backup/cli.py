@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -21,14 +22,14 @@ from .interrupt import Interrupted
 from .logs import configure_logging, get_logger
 from .manifest import Manifest, find_manifest, load_manifests
 from .notify import Report, deliver
-from .prune import apply_plan, delete_orphans, find_orphans, prune_plan
+from .prune import apply_plan, delete_orphans, find_leftovers, find_orphans, prune_plan, remove_leftovers
 from .redact import scrub
 from .restore import restore
 from .retention import Decision
 from .schedule import Scheduler, planned_jobs
 from .settings import BACKUP_TYPES, BackupType, Settings, load_settings
 from .stages import StageTracker, describe_error
-from .storage import Storage, open_storage
+from .storage import Leftover, Storage, open_storage
 from .verify import verify_backup
 
 log = get_logger("cli")
@@ -188,15 +189,28 @@ def main() -> None:
     pass
 
 
+@dataclass
+class PruneResult:
+    decisions: list[Decision]
+    orphans: list[tuple[str, datetime, list[str]]]  # data without a manifest
+    leftovers: list[Leftover]  # partial files, unfinished multipart uploads
+
+
 def _do_prune(
-    settings: Settings, storage: Storage, backup_type: BackupType, dry_run: bool
-) -> tuple[list[Decision], list[tuple[str, datetime, list[str]]]]:
+    settings: Settings,
+    storage: Storage,
+    backup_type: BackupType,
+    dry_run: bool,
+    protect: set[str] | None = None,
+) -> PruneResult:
     decisions = prune_plan(settings, storage, backup_type)
     orphans = find_orphans(storage, backup_type, {d.id for d in decisions}, settings.orphan_min_age_hours)
+    leftovers = find_leftovers(storage, backup_type, settings.orphan_min_age_hours)
     if not dry_run:
         apply_plan(storage, backup_type, decisions)
         delete_orphans(storage, orphans)
-    return decisions, orphans
+        remove_leftovers(storage, leftovers)
+    return PruneResult(decisions, orphans, leftovers)
 
 
 def run_create(
@@ -241,8 +255,8 @@ def run_create(
     if prune:
         try:
             with tracker.stage("prune"):
-                decisions, _orphans = _do_prune(settings, storage, backup_type, dry_run=False)
-            deleted = [d.id for d in decisions if not d.keep]
+                pruned = _do_prune(settings, storage, backup_type, dry_run=False)
+            deleted = [d.id for d in pruned.decisions if not d.keep]
         except BackupError as exc:
             _report(
                 settings,
@@ -430,8 +444,8 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
         rows: list[dict[str, Any]] = []
         for kind in [backup_type] if backup_type else list(BACKUP_TYPES):
             policy = settings.policy_for(kind)  # validated: never keeps nothing
-            decisions, orphans = _do_prune(settings, storage, kind, dry_run)
-            for d in decisions:
+            pruned = _do_prune(settings, storage, kind, dry_run)
+            for d in pruned.decisions:
                 rows.append(
                     {
                         "id": d.id,
@@ -442,7 +456,7 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
                         "policy": policy.model_dump(),
                     }
                 )
-            for backup_id, started, _keys in orphans:
+            for backup_id, started, _keys in pruned.orphans:
                 rows.append(
                     {
                         "id": backup_id,
@@ -450,6 +464,18 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
                         "completed_at": None,
                         "action": "would delete" if dry_run else "deleted",
                         "reason": f"incomplete: no manifest, started {started.isoformat()}",
+                        "policy": policy.model_dump(),
+                    }
+                )
+            for leftover in pruned.leftovers:
+                rows.append(
+                    {
+                        "id": leftover.key.split("/")[1] if leftover.key.count("/") >= 2 else leftover.key,
+                        "type": kind,
+                        "completed_at": None,
+                        "action": "would delete" if dry_run else "deleted",
+                        "reason": f"{leftover.kind} of a stopped run: {leftover.key}, "
+                        f"started {leftover.started.isoformat()}",
                         "policy": policy.model_dump(),
                     }
                 )

@@ -13,6 +13,8 @@ import math
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -30,6 +32,17 @@ UPLOAD_CONCURRENCY = 2  # parts in flight at once; more buys little on the 2-cor
 IN_MEMORY_PARTS = 2  # parts read ahead of the uploads (boto3's max_in_memory_upload_chunks)
 
 
+@dataclass(frozen=True)
+class Leftover:
+    """What a run killed mid-upload leaves that no listing of objects shows: a hidden partial file
+    (`file://`) or an unfinished multipart upload (S3, billed until aborted)."""
+
+    kind: str  # "partial file" or "unfinished multipart upload"
+    key: str  # relative to the target, like every storage key
+    started: datetime
+    upload_id: str | None = None
+
+
 class Storage(Protocol):
     def describe(self) -> str: ...
     def put_stream(self, key: str, reader: Readable, expected_size: int | None) -> None: ...
@@ -40,6 +53,8 @@ class Storage(Protocol):
     def size(self, key: str) -> int | None: ...
     def list_keys(self, prefix: str) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
+    def list_leftovers(self, prefix: str) -> Iterator[Leftover]: ...
+    def remove_leftover(self, leftover: Leftover) -> None: ...
 
 
 def part_size_for(expected_size: int | None, *, min_part_mib: int, max_parts: int) -> int:
@@ -139,6 +154,21 @@ class LocalStorage:
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # only succeeds once the backup's folder is empty
+
+    def list_leftovers(self, prefix: str) -> Iterator[Leftover]:
+        base = self.root / prefix
+        if not base.exists():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".") and ".partial-" in name:
+                    path = Path(dirpath) / name
+                    with contextlib.suppress(FileNotFoundError):  # finished meanwhile
+                        started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                        yield Leftover("partial file", str(path.relative_to(self.root)), started)
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        self.delete(leftover.key)
 
 
 class _UploadStopped(Exception):
@@ -330,6 +360,23 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def list_leftovers(self, prefix: str) -> Iterator[Leftover]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for upload in page.get("Uploads", []):
+                yield Leftover(
+                    "unfinished multipart upload",
+                    upload["Key"][strip:],
+                    upload["Initiated"],
+                    upload["UploadId"],
+                )
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        self.client.abort_multipart_upload(
+            Bucket=self.bucket, Key=self._key(leftover.key), UploadId=leftover.upload_id
+        )
 
 
 def open_storage(settings: Settings, *, max_attempts: int | None = None) -> Storage:
