@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from .drill import run_drill
 from .errors import BackupError, ConfigError, IntegrityError
 from .interrupt import Interrupted
 from .logs import configure_logging, get_logger
-from .manifest import Manifest, find_manifest, load_manifests
+from .manifest import Manifest, find_manifest, load_manifests, newest
 from .notify import Report, deliver
 from .prune import apply_plan, delete_orphans, find_leftovers, find_orphans, prune_plan, remove_leftovers
 from .redact import scrub
@@ -132,8 +132,7 @@ def _last_good(
     """The newest complete backup, asked once and quickly; a failure here never blocks a report."""
     try:
         storage = storage or open_storage(settings, max_attempts=1)
-        found = load_manifests(storage, backup_type)
-        return (found[-1] if found else None), None
+        return newest(load_manifests(storage, backup_type)), None
     except Exception as exc:
         return None, f"unknown (the storage could not be read: {scrub(describe_error(exc))[:200]})"
 
@@ -192,6 +191,7 @@ def main() -> None:
 @dataclass
 class PruneResult:
     decisions: list[Decision]
+    warnings: list[str]  # backups dated in the future
     orphans: list[tuple[str, datetime, list[str]]]  # data without a manifest
     leftovers: list[Leftover]  # partial files, unfinished multipart uploads
 
@@ -201,16 +201,18 @@ def _do_prune(
     storage: Storage,
     backup_type: BackupType,
     dry_run: bool,
-    protect: set[str] | None = None,
+    protect: Collection[str] = (),
 ) -> PruneResult:
-    decisions = prune_plan(settings, storage, backup_type)
+    decisions, warnings = prune_plan(settings, storage, backup_type, protect=protect)
     orphans = find_orphans(storage, backup_type, {d.id for d in decisions}, settings.orphan_min_age_hours)
     leftovers = find_leftovers(storage, backup_type, settings.orphan_min_age_hours)
     if not dry_run:
         apply_plan(storage, backup_type, decisions)
         delete_orphans(storage, orphans)
         remove_leftovers(storage, leftovers)
-    return PruneResult(decisions, orphans, leftovers)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return PruneResult(decisions, warnings, orphans, leftovers)
 
 
 def run_create(
@@ -255,7 +257,7 @@ def run_create(
     if prune:
         try:
             with tracker.stage("prune"):
-                pruned = _do_prune(settings, storage, backup_type, dry_run=False)
+                pruned = _do_prune(settings, storage, backup_type, dry_run=False, protect={manifest.id})
             deleted = [d.id for d in pruned.decisions if not d.keep]
         except BackupError as exc:
             _report(
@@ -377,8 +379,7 @@ def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) 
 
 
 def _latest_or_none(storage: Storage, kind: BackupType) -> Manifest | None:
-    found = load_manifests(storage, kind)
-    return found[-1] if found else None
+    return newest(load_manifests(storage, kind))
 
 
 @main.command(

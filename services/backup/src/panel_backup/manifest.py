@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from .errors import NotFoundError
 from .logs import get_logger
+from .retention import in_future
 from .settings import BACKUP_TYPES, BackupType
 from .storage import Storage
 
@@ -101,14 +102,23 @@ def load_manifests(storage: Storage, backup_type: BackupType | None = None) -> l
     return manifests
 
 
+def newest(manifests: list[Manifest]) -> Manifest | None:
+    """The newest backup not dated in the future (a wrong clock made those; see retention.py), else the
+    newest of all. `manifests` is oldest first, as load_manifests returns them."""
+    for manifest in reversed(manifests):
+        if not in_future(manifest.completed_at):
+            return manifest
+    return manifests[-1] if manifests else None
+
+
 def find_manifest(storage: Storage, ref: str, backup_type: BackupType | None = None) -> Manifest:
     """`latest` (of a type) or an exact backup id."""
     if ref == "latest":
-        found = load_manifests(storage, backup_type)
-        if not found:
+        found = newest(load_manifests(storage, backup_type))
+        if found is None:
             which = f"{backup_type} " if backup_type else ""
             raise NotFoundError(f"no complete {which}backup in {storage.describe()}")
-        return found[-1]
+        return found
     kind: BackupType | None = type_of_id(ref)
     if kind is None or (backup_type and kind != backup_type):
         raise NotFoundError(
