@@ -115,8 +115,17 @@ def _guard(action: Callable[[], T]) -> T:
         except Exception as exc:
             if (signum := interrupt.requested()) is not None:
                 _stopped(signum, exc)
+            if _operational(exc):  # storage, network, database: one line, no traceback
+                _fail(BackupError(scrub(describe_error(exc))))
             log.error("unexpected error", exc_info=True)
             _fail(BackupError(f"unexpected error: {scrub(describe_error(exc))}"))
+
+
+def _operational(exc: Exception) -> bool:
+    """Failures of what the tool talks to (not of the tool): reported in one line, exit 1."""
+    if isinstance(exc, OSError):
+        return True
+    return type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer", "urllib3", "psycopg2")
 
 
 def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
