@@ -78,8 +78,10 @@ def store_crafted_backup(
     from datetime import UTC, datetime
 
     import pyrage
+    from panel_backup.crypto import fingerprint
     from panel_backup.manifest import Compression, Encryption, Manifest, write_manifest
     from panel_backup.pipeline import Encoder
+    from panel_backup.seal import seal
     from panel_backup.storage import LocalStorage
 
     storage = LocalStorage(store)
@@ -95,24 +97,23 @@ def store_crafted_backup(
     )
     storage.put_stream(key, encoder.start(), None)
     stats = encoder.finish()
-    write_manifest(
-        storage,
-        Manifest(
-            id=backup_id,
-            type=backup_type,
-            artifact_key=key,
-            artifact_format=artifact_format,
-            tool_version="test",
-            started_at=now,
-            completed_at=now,
-            plain_size=stats.plain_size,
-            plain_sha256=stats.plain_sha256,
-            stored_size=stats.stored_size,
-            stored_sha256=stats.stored_sha256,
-            compression=Compression(level=3),
-            encryption=Encryption(mode="x25519", recipient_fingerprints=[]),
-        ),
+    manifest = Manifest(
+        id=backup_id,
+        type=backup_type,
+        artifact_key=key,
+        artifact_format=artifact_format,
+        tool_version="test",
+        started_at=now,
+        completed_at=now,
+        plain_size=stats.plain_size,
+        plain_sha256=stats.plain_sha256,
+        stored_size=stats.stored_size,
+        stored_sha256=stats.stored_sha256,
+        compression=Compression(level=3),
+        encryption=Encryption(mode="x25519", recipient_fingerprints=[fingerprint(recipient)]),
     )
+    manifest.seal = seal(manifest, [pyrage.x25519.Recipient.from_str(recipient)])
+    write_manifest(storage, manifest)
     return backup_id
 
 

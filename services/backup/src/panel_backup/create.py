@@ -16,6 +16,7 @@ from .locking import postgres_lock, storage_lock
 from .logs import get_logger
 from .manifest import Compression, Encryption, Manifest, new_backup_id, write_manifest
 from .pipeline import Encoder
+from .seal import seal
 from .settings import BackupType, Settings
 from .sources.postgres import PostgresDump, find_tool
 from .sources.sqlite import SqliteSnapshot
@@ -171,6 +172,7 @@ def create_backup(
                 source=metadata,
                 timings={**timings, "total_seconds": round(time.monotonic() - clock, 3)},
             )
+            manifest.seal = seal(manifest, plan.recipients)
             try:
                 write_manifest(storage, manifest)  # last: only now does the backup exist
             except BaseException:

@@ -62,13 +62,20 @@ def requested() -> int | None:
     return _received
 
 
+def _log_later(message: str, signum: int) -> None:
+    """Log from a thread: the handler runs between two bytecodes of the main thread, which may be in
+    the middle of writing a log line itself (writing from the handler would re-enter that stream)."""
+    name = signal.Signals(signum).name
+    threading.Thread(target=lambda: log.warning(message, extra={"signal": name}), daemon=True).start()
+
+
 def _handle(signum: int, frame: FrameType | None) -> None:
     global _received, _raised
     if _received is not None:
-        log.warning("already stopping; cleanup continues (SIGKILL stops it)", extra={"signal": signum})
+        _log_later("already stopping; cleanup continues (SIGKILL stops it)", signum)
         return
     _received = signum
-    log.warning("stopping: cleaning up", extra={"signal": signal.Signals(signum).name})
+    _log_later("stopping: cleaning up", signum)
     with _state_lock:
         children = list(_children)
     for child in children:

@@ -222,6 +222,11 @@ def decode(
         if plain_writer.error:
             raise plain_writer.error from None
         text = str(exc)
+        if expected_stored_sha256 and _rest_hashes_to(stored_reader) != expected_stored_sha256:
+            # A damaged header also reads as "no matching keys": the stored SHA-256 tells them apart.
+            raise IntegrityError(
+                f"{what}: stored SHA-256 differs from the manifest's; the object is damaged ({text})"
+            ) from None
         if "No matching keys" in text or "no identity matched" in text.lower():
             raise ConfigError(
                 f"the age identity does not match any recipient of {what}; use the key file whose "
@@ -255,6 +260,13 @@ def decode(
     if expected_plain_sha256 and stats.plain_sha256 != expected_plain_sha256:
         raise IntegrityError(f"{what}: plaintext SHA-256 {stats.plain_sha256} differs from the manifest's")
     return stats
+
+
+def _rest_hashes_to(reader: HashingReader) -> str:
+    """Read what is left of a stored object through its hashing reader; the SHA-256 of all of it."""
+    while reader.read(CHUNK):
+        pass
+    return reader.sha256.hexdigest()
 
 
 class DecodeThread:

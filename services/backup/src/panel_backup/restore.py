@@ -22,6 +22,7 @@ from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
 from .manifest import Manifest
 from .pipeline import DecodeThread, StreamStats, decode
+from .seal import check_seal
 from .settings import Settings
 from .sources.postgres import ProcessReader, connect, find_tool, tool_version, user_tables, widen_pipe
 from .stages import describe_error
@@ -79,9 +80,10 @@ def resolve_postgres_target(settings: Settings, to: str) -> PostgresTarget:
     return parse_postgres(settings.database_url).with_dbname(to)
 
 
-def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> list[Any]:
+def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> tuple[list[Any], str]:
     """Everything a restore can check before it changes anything: the key loads and is one the backup
-    was encrypted to, and the data object is there with the manifest's size. Returns the identities."""
+    was encrypted to, the manifest's seal matches (its facts are as written), and the data object is
+    there with the manifest's size. Returns the identities and the seal's state."""
     identities = identities_for(settings, storage, manifest)
     recorded = set(manifest.encryption.recipient_fingerprints)
     if manifest.encryption.mode == "x25519" and recorded:
@@ -92,6 +94,7 @@ def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> list[
                 "public key the backup was encrypted to (`panel-backup list --json` shows "
                 "encryption.recipient_fingerprints)"
             )
+    sealed = check_seal(manifest, identities)
     size = storage.size(manifest.artifact_key)
     if size is None:
         raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
@@ -99,7 +102,7 @@ def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> list[
         raise IntegrityError(
             f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}"
         )
-    return identities
+    return identities, sealed
 
 
 def restore_postgres(
@@ -115,7 +118,7 @@ def restore_postgres(
                 f"pg_restore is PostgreSQL {client_major} but the dump was made by pg_dump {dump_major}; "
                 f"use a PostgreSQL {dump_major}+ client (BACKUP_PG_BIN_DIR or the image's PG_MAJOR)"
             )
-    identities = preflight(settings, storage, manifest)
+    identities, _sealed = preflight(settings, storage, manifest)
     created = not database_exists(target, target.dbname)
     if not created and not force:
         conn = connect(target)
@@ -196,7 +199,7 @@ def restore_sqlite(
 ) -> StreamStats:
     if to.exists() and to.stat().st_size > 0 and not force:
         raise ConfigError(f"{to} exists and is not empty; choose a new path, or pass --force to replace it")
-    identities = preflight(settings, storage, manifest)
+    identities, _sealed = preflight(settings, storage, manifest)
     to.parent.mkdir(parents=True, exist_ok=True)
     partial = to.with_name(f".{to.name}.partial-{secrets.token_hex(4)}")
     try:
@@ -229,7 +232,7 @@ def restore_tree(
             f"{to} is not empty; restore into an empty folder, or pass --force to write into it"
         )
     was_empty = not was_there or not any(to.iterdir())
-    identities = preflight(settings, storage, manifest)
+    identities, _sealed = preflight(settings, storage, manifest)
     to.mkdir(parents=True, exist_ok=True)
     try:
         with (

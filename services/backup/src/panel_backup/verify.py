@@ -12,7 +12,7 @@ from .archive import check_stream
 from .errors import IntegrityError
 from .manifest import Manifest
 from .pipeline import DecodeThread, decode, sha256_of_stream
-from .restore import identities_for
+from .restore import preflight
 from .settings import Settings
 from .sources.postgres import ProcessReader, find_tool
 from .storage import Storage
@@ -56,8 +56,9 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
                 f"{manifest.id}: stored SHA-256 {digest} differs from the manifest's; the object is damaged"
             )
         result["stored_sha256"] = "ok"
+        result["manifest_seal"] = "not checked (needs the identity: --full)"
         return result
-    identities = identities_for(settings, storage, manifest)
+    identities, result["manifest_seal"] = preflight(settings, storage, manifest)
     checks = {"what": manifest.id, "progress_interval": settings.progress_interval_seconds}
     with storage.open_read(manifest.artifact_key) as body:
         if manifest.artifact_format == "pg_dump-custom":
