@@ -134,3 +134,24 @@ def test_passphrase_mode_round_trip(tmp_path: Path, run_cli: Any) -> None:
     wrong.write_text("not the passphrase")
     result = run_cli(["verify", "--full"], {**env, "BACKUP_AGE_PASSPHRASE_FILE": str(wrong)})
     assert result.exit_code == 2 and "does not decrypt" in result.stderr
+
+
+def test_a_folder_target_is_private_whatever_the_umask(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
+    """Artifacts and manifests (which name the host, database and tables) are 0600, folders 0700."""
+    import os
+    import stat
+
+    uploads = _uploads(tmp_path)
+    store = tmp_path / "store"
+    env = _env(store, age_key, BACKUP_FILES_PATHS=str(uploads))
+    previous = os.umask(0)
+    try:
+        assert run_cli(["create", "files"], env).exit_code == 0
+    finally:
+        os.umask(previous)
+    modes = {p.relative_to(store).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in store.rglob("*")}
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert modes and all(
+        mode == (0o700 if (store / name).is_dir() else 0o600) for name, mode in modes.items()
+    )
+    assert any(name.endswith("manifest.json") for name in modes)

@@ -82,12 +82,37 @@ class LocalStorage:
             raise BackupError(f"refusing a storage key outside the target directory: {key}")
         return path
 
+    def _make_parents(self, path: Path) -> None:
+        """Create the missing folders down to `path`'s, each 0700 (intermediate ones too, which
+        `mkdir(parents=True)` would leave at the umask's default)."""
+        missing = []
+        for parent in path.parents:
+            if parent.exists():
+                break
+            missing.append(parent)
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another run made it meanwhile
+                folder.mkdir(mode=0o700)
+
+    def _remove_empty_parents(self, path: Path) -> None:
+        """After a failure or a delete: remove the folders left empty, up to (not including) the root."""
+        root = self.root.resolve()
+        for parent in path.parents:
+            if parent == root or not parent.is_relative_to(root):
+                return
+            try:
+                parent.rmdir()
+            except OSError:
+                return  # not empty (or gone): stop here
+
     def _write(self, key: str, chunks: Iterator[bytes]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(path)
         partial = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
         try:
-            with open(partial, "xb") as handle:
+            # 0600 whatever the umask: backups, manifests (they name hosts and tables) and locks.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
                     handle.write(chunk)
                 handle.flush()
@@ -95,6 +120,7 @@ class LocalStorage:
             os.replace(partial, path)
         except BaseException:
             partial.unlink(missing_ok=True)
+            self._remove_empty_parents(partial)
             raise
 
     def put_stream(self, key: str, reader: Readable, expected_size: int | None) -> None:
@@ -109,7 +135,7 @@ class LocalStorage:
 
     def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(path)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -152,8 +178,7 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # only succeeds once the backup's folder is empty
+        self._remove_empty_parents(path)  # the backup's folder once its last object is gone
 
     def list_leftovers(self, prefix: str) -> Iterator[Leftover]:
         base = self.root / prefix
