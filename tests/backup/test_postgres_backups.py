@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -265,3 +266,52 @@ def test_a_failed_restore_leaves_no_database_behind(
     assert broken.exit_code == 3, broken.output
     assert "removed the database restore_damaged this restore created" in broken.stderr
     assert not exists("restore_damaged")
+
+
+def _altering_pg_dump(tmp_path: Path, real_bin: Path) -> Path:
+    """A pg_dump whose archive holds one changed row (same length, so the archive stays valid): the
+    counts in the snapshot still match after restore, the content does not."""
+    bin_dir = tmp_path / "altering-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pg_dump"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'if [ "$1" = "--version" ]; then exec {real_bin}/pg_dump --version; fi\n'
+        f'{real_bin}/pg_dump "$@" | {sys.executable} -c "import sys; '
+        "sys.stdout.buffer.write(sys.stdin.buffer.read().replace(b'srv-17\\t', b'srv-71\\t', 1))\"\n"
+    )
+    script.chmod(0o755)
+    (bin_dir / "pg_restore").symlink_to(real_bin / "pg_restore")
+    return bin_dir
+
+
+def test_deep_drill_compares_content_fingerprints_taken_in_the_snapshot(
+    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    seed_database(postgres_database, rows=300, random_bytes_rows=200)
+    sql(postgres_database, "CREATE TABLE kinds (t timestamptz, f float8, i interval, b bytea, j jsonb)")
+    sql(
+        postgres_database, "INSERT INTO kinds VALUES (now(), 0.1, '1 day 2 hours', '\\x00ff', '{\"a\": [1]}')"
+    )
+    store = tmp_path / "store"
+    env = _env(postgres_database, f"file://{store}", age_key)
+    assert run_cli(["create", "database"], env).exit_code == 0
+    no_prints = run_cli(["drill", "--deep"], env)
+    assert no_prints.exit_code == 2 and "BACKUP_TABLE_FINGERPRINTS=true" in no_prints.stderr
+
+    env["BACKUP_TABLE_FINGERPRINTS"] = "true"
+    assert run_cli(["create", "database"], env).exit_code == 0
+    deep = run_cli(["drill", "--deep", "--json"], env)
+    assert deep.exit_code == 0, deep.output
+    assert json.loads(deep.stdout)["fingerprints_compared"] == 4
+
+    altered = {**env, "BACKUP_PG_BIN_DIR": str(_altering_pg_dump(tmp_path, postgres_server.bin_dir))}
+    assert run_cli(["create", "database"], altered).exit_code == 0
+    assert run_cli(["drill"], env).exit_code == 0  # the row counts still match
+    caught = run_cli(["drill", "--deep"], env)
+    assert caught.exit_code == 3
+    assert "public.servers: content differs from the backup's snapshot" in caught.stderr
+    assert (
+        sql(postgres_server.url(), "SELECT datname FROM pg_database WHERE datname LIKE 'panel_drill_%%'")
+        == []
+    )

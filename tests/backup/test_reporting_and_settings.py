@@ -258,3 +258,24 @@ def test_failure_mail_over_starttls_and_implicit_tls(tmp_path: Path, age_key: Ag
         (message,) = box.messages
         assert "FAILED: create files at stage preflight" in message["Subject"]
         assert "does-not-exist does not exist" in message.get_payload()
+
+
+def test_deep_drill_of_a_sqlite_backup(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
+    db = tmp_path / "panel.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE servers (id INTEGER PRIMARY KEY, name TEXT, weight REAL, blob BLOB)")
+        conn.executemany(
+            "INSERT INTO servers (name, weight, blob) VALUES (?, ?, ?)",
+            [(f"s{i}", i / 3, bytes([i % 256]) * 3) for i in range(500)],
+        )
+    env = {
+        "DATABASE_URL": f"sqlite:///{db}",
+        "BACKUP_TARGET": f"file://{tmp_path / 'store'}",
+        "BACKUP_AGE_IDENTITY_FILE": str(age_key.path),
+        "BACKUP_TABLE_FINGERPRINTS": "true",
+    }
+    assert run_cli(["create", "database"], env).exit_code == 0
+    drill = run_cli(["drill", "--deep", "--json"], env)
+    assert drill.exit_code == 0, drill.output
+    report = json.loads(drill.stdout)
+    assert report["fingerprints_compared"] == 1 and report["rows"] == 500

@@ -184,7 +184,7 @@ def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
         "stored_size": manifest.stored_size,
         "artifact_key": manifest.artifact_key,
         "encryption": manifest.encryption.model_dump(),
-        "source": {k: v for k, v in manifest.source.items() if k != "row_counts"},
+        "source": {k: v for k, v in manifest.source.items() if k not in ("row_counts", "table_fingerprints")},
         "timings": manifest.timings,
     }
 
@@ -520,18 +520,28 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
 with those recorded in the backup's snapshot, drop the scratch database, and report the duration
 as a measured recovery-time (RTO) estimate. PostgreSQL: the DATABASE_URL role needs CREATEDB.
 Needs BACKUP_AGE_IDENTITY_FILE.
+
+\b
+--deep also compares a content fingerprint per table (an order-independent hash of every row),
+recorded in the same snapshot by backups made with BACKUP_TABLE_FINGERPRINTS=true: it catches
+rows that changed, not only rows that went missing. `schedule` drills deeply when that is set.
 {EXIT_CODES_HELP}"""
 )
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also compare per-table content fingerprints (backups made with BACKUP_TABLE_FINGERPRINTS=true).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def drill(as_json: bool) -> None:
+def drill(deep: bool, as_json: bool) -> None:
     settings = _settings()
-    _guard(lambda: run_drill_command(settings, as_json=as_json))
+    _guard(lambda: run_drill_command(settings, deep=deep, as_json=as_json))
 
 
-def run_drill_command(settings: Settings, *, as_json: bool = False) -> int:
+def run_drill_command(settings: Settings, *, deep: bool = False, as_json: bool = False) -> int:
     started = time.monotonic()
     try:
-        result = run_drill(settings, open_storage(settings))
+        result = run_drill(settings, open_storage(settings), deep=deep)
     except (BackupError, Interrupted) as exc:
         stopped = isinstance(exc, Interrupted) or interrupt.requested() is not None
         stage = "interrupted" if stopped else (getattr(exc, "stage", None) or "drill")
@@ -545,7 +555,9 @@ def run_drill_command(settings: Settings, *, as_json: bool = False) -> int:
         result,
         lambda: click.echo(
             f"drill ok: {result['backup_id']} restored and matched ({result['tables']} tables, "
-            f"{result['rows']} rows) in {result['rto_estimate_seconds']} s"
+            f"{result['rows']} rows"
+            + (f", {result['fingerprints_compared']} content fingerprints" if deep else "")
+            + f") in {result['rto_estimate_seconds']} s"
         ),
     )
     return 0
@@ -617,7 +629,7 @@ def schedule(run_now: bool, once: bool) -> None:
         "create database": job(lambda: run_create(settings, "database")),
         "create files": job(lambda: run_create(settings, "files")),
         "create config": job(lambda: run_create(settings, "config")),
-        "drill": job(lambda: run_drill_command(settings)),
+        "drill": job(lambda: run_drill_command(settings, deep=settings.table_fingerprints)),
     }
     if not (settings.age_identity_file or settings.age_passphrase):
         settings.schedule_drill = "off"  # a drill needs the identity; hosts with only public keys skip it

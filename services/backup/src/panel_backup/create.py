@@ -42,7 +42,11 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
             raise ConfigError("DATABASE_URL is not set; it names the database to back up")
         if is_sqlite(settings.database_url):
             return Prepared(
-                SqliteSnapshot(sqlite_path(settings.database_url), settings.work_dir),
+                SqliteSnapshot(
+                    sqlite_path(settings.database_url),
+                    settings.work_dir,
+                    fingerprints=settings.table_fingerprints,
+                ),
                 storage_lock(storage, "database", settings.lock_ttl_seconds),
                 "database.sqlite3.zst.age",
                 "sqlite3",
@@ -50,7 +54,7 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
         target = parse_postgres(settings.database_url)
         pg_dump = find_tool(settings.pg_bin_dir, "pg_dump")
         return Prepared(
-            PostgresDump(target, pg_dump),
+            PostgresDump(target, pg_dump, fingerprints=settings.table_fingerprints),
             postgres_lock(target, "create database"),
             "database.pgdump.zst.age",
             "pg_dump-custom",

@@ -23,8 +23,8 @@ from .logs import get_logger
 from .manifest import find_manifest
 from .restore import drop_database, restore_postgres, restore_sqlite
 from .settings import Settings
-from .sources.postgres import connect, row_counts
-from .sources.sqlite import sqlite_row_counts
+from .sources.postgres import connect, table_facts
+from .sources.sqlite import sqlite_table_facts
 from .storage import Storage
 
 log = get_logger("drill")
@@ -67,9 +67,26 @@ def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> list[str
     return problems
 
 
-def run_drill(settings: Settings, storage: Storage) -> dict[str, Any]:
+def compare_fingerprints(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    return [
+        f"{table}: content differs from the backup's snapshot (fingerprint {actual.get(table)}, "
+        f"recorded {value})"
+        for table, value in sorted(expected.items())
+        if table in actual and actual[table] != value
+    ]
+
+
+def run_drill(settings: Settings, storage: Storage, *, deep: bool = False) -> dict[str, Any]:
+    """Restore the newest database backup into scratch, compare row counts (and with `deep`, per-table
+    content fingerprints) with what the backup recorded in its snapshot, drop the scratch copy."""
     manifest = find_manifest(storage, "latest", "database")
     expected: dict[str, int] = dict(manifest.source.get("row_counts", {}))
+    expected_prints: dict[str, str] = dict(manifest.source.get("table_fingerprints", {}))
+    if deep and not expected_prints:
+        raise ConfigError(
+            f"drill --deep: backup {manifest.id} recorded no table fingerprints; set "
+            "BACKUP_TABLE_FINGERPRINTS=true where backups are made, then drill the next one"
+        )
     started = time.monotonic()
     if manifest.source.get("engine") == "sqlite":
         fd, name = tempfile.mkstemp(prefix="panel-backup-drill-", suffix=".db", dir=settings.work_dir)
@@ -78,8 +95,8 @@ def run_drill(settings: Settings, storage: Storage) -> dict[str, Any]:
         try:
             restore_sqlite(settings, storage, manifest, scratch_path, force=True)
             restored_at = time.monotonic()
-            with contextlib.closing(sqlite3.connect(scratch_path)) as conn:
-                actual = sqlite_row_counts(conn)
+            with contextlib.closing(sqlite3.connect(scratch_path)) as sqlite_conn:
+                actual, prints = sqlite_table_facts(sqlite_conn, fingerprints=deep)
         finally:
             scratch_path.unlink(missing_ok=True)
         scratch = str(scratch_path)
@@ -96,19 +113,23 @@ def run_drill(settings: Settings, storage: Storage) -> dict[str, Any]:
             restored_at = time.monotonic()
             conn = connect(target)
             try:
-                actual = cancellable(conn, row_counts)
+                actual, prints = cancellable(conn, lambda c: table_facts(c, fingerprints=deep))
             finally:
                 conn.close()
         finally:
             with interrupt.shielded():
                 drop_database(server, scratch)
     problems = compare_counts(expected, actual)
+    if deep:
+        problems += compare_fingerprints(expected_prints, prints)
     result = {
         "backup_id": manifest.id,
         "backup_age_hours": round(manifest.age_seconds() / 3600, 2),
         "scratch": scratch,
+        "deep": deep,
         "tables": len(actual),
         "rows": sum(actual.values()),
+        "fingerprints_compared": len(expected_prints) if deep else 0,
         "restore_seconds": round(restored_at - started, 3),
         "rto_estimate_seconds": round(time.monotonic() - started, 3),
         "ok": not problems,

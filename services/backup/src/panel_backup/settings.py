@@ -83,6 +83,7 @@ _DEFAULTS: dict[str, Any] = {
     "smtp_security": "starttls",
     "email_on_success": False,
     "progress_interval_seconds": 10.0,
+    "table_fingerprints": False,
     "log_level": "INFO",
 }
 
@@ -209,6 +210,7 @@ class Settings(BaseSettings):
     config_env_vars: CommaList = _env("BACKUP_CONFIG_ENV_VARS", "config_env_vars")
     pg_bin_dir: Path | None = _env("BACKUP_PG_BIN_DIR", "pg_bin_dir")
     work_dir: Path = _env("BACKUP_WORK_DIR", "work_dir")
+    table_fingerprints: bool = _env("BACKUP_TABLE_FINGERPRINTS", "table_fingerprints")
 
     # Storage
     target: str | None = _env("BACKUP_TARGET", "target")

@@ -95,15 +95,50 @@ def user_tables(cur: Any) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in cur.fetchall()]
 
 
-def row_counts(conn: Any) -> dict[str, int]:
+FINGERPRINT_METHOD = "postgresql: sum of hashtextextended(row::text, 0) per table, text settings fixed"
+# Row text depends on these session settings; the backup and the drill both set them.
+_TEXT_SETTINGS = (
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    "SET TimeZone = 'UTC'",
+    "SET extra_float_digits = 3",
+    "SET bytea_output = 'hex'",
+)
+
+
+def table_facts(conn: Any, *, fingerprints: bool = False) -> tuple[dict[str, int], dict[str, str]]:
+    """Per-table row counts and, optionally, content fingerprints, in the connection's transaction.
+
+    A fingerprint is the sum (as an exact numeric) of a 64-bit hash of each row's text: independent of
+    row order and physical layout, so a restored copy has the same one exactly when it holds the same
+    rows. It reads every row (the count alone may use an index), hence optional.
+    """
     counts: dict[str, int] = {}
+    prints: dict[str, str] = {}
     with conn.cursor() as cur:
+        if fingerprints:
+            for statement in _TEXT_SETTINGS:
+                cur.execute(statement)
         for schema, table in user_tables(cur):
-            cur.execute(
-                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-            )
-            counts[f"{schema}.{table}"] = int(cur.fetchone()[0])
-    return counts
+            name = f"{schema}.{table}"
+            relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            if fingerprints:
+                cur.execute(
+                    sql.SQL(
+                        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text "
+                        "FROM {} AS t"
+                    ).format(relation)
+                )
+                count, prints[name] = cur.fetchone()
+            else:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(relation))
+                (count,) = cur.fetchone()
+            counts[name] = int(count)
+    return counts, prints
+
+
+def row_counts(conn: Any) -> dict[str, int]:
+    return table_facts(conn)[0]
 
 
 def widen_pipe(stream: IO[bytes] | None, size: int = 1 << 20) -> None:
@@ -165,9 +200,11 @@ class PostgresDump:
     in a thread while pg_dump streams, rather than delaying the dump.
     """
 
-    def __init__(self, target: PostgresTarget, pg_dump: str) -> None:
+    def __init__(self, target: PostgresTarget, pg_dump: str, *, fingerprints: bool = False) -> None:
         self.target = target
         self.pg_dump = pg_dump
+        self.fingerprints = fingerprints
+        self._prints: dict[str, str] = {}
         self.expected_size: int | None = None
         self._conn: Any = None
         self._base: dict[str, Any] = {}
@@ -183,11 +220,14 @@ class PostgresDump:
             self._counter.join()
         if self._counts_error is not None:
             raise SourceError(f"counting rows in the snapshot failed: {scrub(str(self._counts_error))}")
-        return {**self._base, "row_counts": self._counts or {}}
+        facts: dict[str, Any] = {**self._base, "row_counts": self._counts or {}}
+        if self.fingerprints:
+            facts.update(table_fingerprints=self._prints, fingerprint_method=FINGERPRINT_METHOD)
+        return facts
 
     def _count(self) -> None:
         try:
-            self._counts = row_counts(self._conn)
+            self._counts, self._prints = table_facts(self._conn, fingerprints=self.fingerprints)
         except BaseException as exc:
             self._counts_error = exc
 
