@@ -82,3 +82,19 @@ def test_s3_request_options_reach_the_server(
         assert head["ServerSideEncryption"] == "AES256"
     if s3_server.applies_storage_class:  # versitygw accepts the header and stores STANDARD
         assert head["StorageClass"] == "STANDARD_IA"
+
+
+def test_the_version_literal_matches_the_package_metadata() -> None:
+    """panel_backup.__version__ is a literal (importlib.metadata costs start-up time); keep it honest."""
+    from importlib.metadata import version
+
+    import panel_backup
+
+    assert panel_backup.__version__ == version("panel-backup")
+
+
+def test_large_buffers_go_back_to_the_kernel_on_glibc() -> None:
+    """The S3 memory bound relies on a fixed mmap threshold (heap.py); on glibc it must take effect."""
+    from panel_backup.heap import return_large_buffers_to_the_kernel
+
+    assert return_large_buffers_to_the_kernel() is True

@@ -9,14 +9,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__, interrupt, metrics
-from .create import create_backup
-from .crypto import encryption_plan, generate_key_file, public_key_of
-from .drill import run_drill
+from . import __version__, heap, interrupt, metrics
 from .errors import BackupError, ConfigError, IntegrityError
 from .interrupt import Interrupted
 from .logs import configure_logging, get_logger
@@ -24,13 +21,16 @@ from .manifest import Manifest, find_manifest, load_manifests, newest, scan_mani
 from .notify import Report, deliver
 from .prune import apply_plan, delete_orphans, find_leftovers, find_orphans, prune_plan, remove_leftovers
 from .redact import scrub
-from .restore import restore
-from .retention import Decision
 from .schedule import Scheduler, planned_jobs
 from .settings import BACKUP_TYPES, BackupType, Settings, load_settings
 from .stages import StageTracker, describe_error
 from .storage import Leftover, Storage, open_storage
-from .verify import verify_backup
+
+# The commands' own modules (create, restore, verify, drill, crypto) are imported by the command that
+# needs them: pyrage, zstandard, psycopg2 and tarfile cost start-up time, which a busy node turns into
+# seconds (see the benchmark), and `list` or `prune` need none of them.
+if TYPE_CHECKING:
+    from .retention import Decision
 
 log = get_logger("cli")
 T = TypeVar("T")
@@ -194,7 +194,7 @@ def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
 )
 @click.version_option(__version__, prog_name="panel-backup")
 def main() -> None:
-    pass
+    heap.return_large_buffers_to_the_kernel()  # the S3 memory bound depends on it (heap.py)
 
 
 @dataclass
@@ -227,6 +227,8 @@ def _do_prune(
 def run_create(
     settings: Settings, backup_type: BackupType, *, prune: bool = True, as_json: bool = False
 ) -> int:
+    from .create import create_backup
+
     tracker = StageTracker()
     started = time.monotonic()
     command = f"create {backup_type}"
@@ -361,6 +363,8 @@ def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) 
     settings = _settings()
 
     def run() -> list[dict[str, Any]]:
+        from .verify import verify_backup
+
         storage = open_storage(settings)
         # An unreadable manifest may be the newest backup's: verifying an older one instead and
         # saying "ok" would hide it, so every unreadable manifest of the types checked fails verify.
@@ -426,6 +430,8 @@ def restore_command(ref: str, component: BackupType, to: str, force: bool, as_js
     settings = _settings()
 
     def run() -> dict[str, Any]:
+        from .restore import restore
+
         storage = open_storage(settings)
         manifest = find_manifest(storage, ref, component)
         stats = restore(settings, storage, manifest, to, force=force)
@@ -539,6 +545,8 @@ def drill(deep: bool, as_json: bool) -> None:
 
 
 def run_drill_command(settings: Settings, *, deep: bool = False, as_json: bool = False) -> int:
+    from .drill import run_drill
+
     started = time.monotonic()
     try:
         result = run_drill(settings, open_storage(settings), deep=deep)
@@ -579,6 +587,8 @@ The file works with stock `age -d -i FILE`."""
 @click.option("--force", is_flag=True, help="Replace an existing file (its key is then lost).")
 @click.option("--if-missing", is_flag=True, help="If the file exists, keep it and print its public key.")
 def keygen(output: Path | None, force: bool, if_missing: bool) -> None:
+    from .crypto import generate_key_file, public_key_of
+
     configure_logging()
     if output is None:
         import pyrage
@@ -612,6 +622,7 @@ def schedule(run_now: bool, once: bool) -> None:
     settings = _settings()
     if once and not run_now:
         _fail(ConfigError("--once only makes sense with --run-now"))
+    from .crypto import encryption_plan
 
     def job(action: Callable[[], int]) -> Callable[[], int]:
         def run() -> int:

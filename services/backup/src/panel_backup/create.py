@@ -18,9 +18,6 @@ from .manifest import Compression, Encryption, Manifest, new_backup_id, write_ma
 from .pipeline import Encoder
 from .seal import seal
 from .settings import BackupType, Settings
-from .sources.postgres import PostgresDump, find_tool
-from .sources.sqlite import SqliteSnapshot
-from .sources.tree import TarSource, config_entries, settings_document, walk_paths
 from .stages import StageTracker
 from .storage import Storage
 
@@ -37,10 +34,13 @@ class Prepared:
 
 
 def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> Prepared:
+    # Each source is imported when it is the one backed up (psycopg2, sqlite3, tarfile: start-up time).
     if backup_type == "database":
         if not settings.database_url:
             raise ConfigError("DATABASE_URL is not set; it names the database to back up")
         if is_sqlite(settings.database_url):
+            from .sources.sqlite import SqliteSnapshot
+
             return Prepared(
                 SqliteSnapshot(
                     sqlite_path(settings.database_url),
@@ -51,6 +51,8 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
                 "database.sqlite3.zst.age",
                 "sqlite3",
             )
+        from .sources.postgres import PostgresDump, find_tool
+
         target = parse_postgres(settings.database_url)
         pg_dump = find_tool(settings.pg_bin_dir, "pg_dump")
         return Prepared(
@@ -59,6 +61,8 @@ def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> P
             "database.pgdump.zst.age",
             "pg_dump-custom",
         )
+    from .sources.tree import TarSource, config_entries, settings_document, walk_paths
+
     if backup_type == "files":
         if not settings.files_paths:
             raise ConfigError("BACKUP_FILES_PATHS is not set; list the folders to back up, comma-separated")

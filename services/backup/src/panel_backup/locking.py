@@ -20,7 +20,6 @@ from .dburl import PostgresTarget
 from .errors import LockHeldError, NotFoundError
 from .logs import get_logger
 from .settings import BackupType
-from .sources.postgres import connect
 from .storage import Storage
 
 log = get_logger("lock")
@@ -32,6 +31,8 @@ def advisory_key(name: str) -> int:
 
 @contextlib.contextmanager
 def postgres_lock(target: PostgresTarget, name: str) -> Iterator[None]:
+    from .sources.postgres import connect  # psycopg2: only for PostgreSQL
+
     conn = connect(target)
     conn.autocommit = True
     try:

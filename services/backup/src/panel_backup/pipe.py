@@ -9,9 +9,18 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from typing import Any
+from typing import Any, Protocol
 
+CHUNK = 1 << 20
 _EOF = object()
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Writable(Protocol):
+    def write(self, data: Any, /) -> int: ...
 
 
 class _Failure:

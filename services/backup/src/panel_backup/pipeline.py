@@ -9,25 +9,16 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 import pyrage
 import zstandard
 
 from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
-from .pipe import BoundedPipe, PipeAbandoned
+from .pipe import CHUNK, BoundedPipe, PipeAbandoned, Readable, Writable
 
 log = get_logger("pipeline")
-CHUNK = 1 << 20
-
-
-class Readable(Protocol):
-    def read(self, size: int = -1, /) -> bytes: ...
-
-
-class Writable(Protocol):
-    def write(self, data: Any, /) -> int: ...
 
 
 class Progress:

@@ -65,7 +65,7 @@ _DEFAULTS: dict[str, Any] = {
     "s3_sse": "",
     "s3_checksum_calculation": "when_supported",
     "s3_max_parts": 10_000,
-    "s3_min_part_size_mib": 16,
+    "s3_min_part_size_mib": 8,
     "s3_max_attempts": 5,
     "zstd_level": 3,
     "zstd_threads": 0,

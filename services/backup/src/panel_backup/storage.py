@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Protocol
 
 from .errors import BackupError, ConfigError, NotFoundError
 from .logs import get_logger
-from .pipeline import CHUNK, Readable
+from .pipe import CHUNK, Readable
 from .redact import redact_url
 from .settings import Settings
 
