@@ -57,8 +57,8 @@ bench: bench-panel bench-backup bench-health bench-loadtest ## Every benchmark (
 bench-panel: setup ## Panel: cached GET /api/v2/servers vs a bare Flask endpoint, same gunicorn, wrk
 	@uv run --frozen python services/panel/benchmarks/bench_api.py
 
-bench-backup: setup ## Backups: pgbench DB (SCALE=70 is about 1 GB), pg_dump/pg_restore vs panel-backup
-	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70)
+bench-backup: setup tools ## Backups: pg_dump/pg_restore vs panel-backup (SCALE=70 is about 1 GB), idle and one core busy, file:// and S3, 320 MB of random files
+	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70) $(BENCH_ARGS)
 
 bench-health: setup ## Exporter: scrape latency, CPU per scrape, hung-dependency deadline
 	@uv run --frozen python services/healthcheck/benchmarks/bench_exporter.py

@@ -236,7 +236,7 @@ def stalling_pg_tool(bin_dir: Path, real_bin: Path, tool: str, token: str, after
         "#!/bin/bash\n"
         f'if [ "$1" = "--version" ]; then exec {real_bin}/{tool} --version; fi\n'
         f"{work}\n"
-        f"exec -a {token} sleep 3600\n"
+        f"exec -a {token} sleep 900\n"
     )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     for other in ("pg_dump", "pg_restore"):

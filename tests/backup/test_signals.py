@@ -54,20 +54,28 @@ def _huge_sparse_tree(root: Path) -> Path:
     return root
 
 
-@pytest.mark.postgres
-def test_create_database_to_a_folder(
-    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
-) -> None:
+def _stalling_dump_to_folder(
+    postgres_server: Any, postgres_database: str, tmp_path: Path, store: Path, age_key: AgeKey
+) -> tuple[str, dict[str, str]]:
+    """A database backup to `store` whose pg_dump stalls after 1 MiB: (its process name, the env)."""
     seed_database(postgres_database, random_bytes_rows=50_000)
     token = f"stalled-pg-dump-{uuid.uuid4().hex[:8]}"
     stalling_pg_tool(tmp_path / "bin", postgres_server.bin_dir, "pg_dump", token, after_bytes=1 << 20)
-    store = tmp_path / "store"
     env = _base_env(
         age_key,
         DATABASE_URL=postgres_database,
         BACKUP_TARGET=f"file://{store}",
         BACKUP_PG_BIN_DIR=str(tmp_path / "bin"),
     )
+    return token, env
+
+
+@pytest.mark.postgres
+def test_create_database_to_a_folder(
+    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
+) -> None:
+    store = tmp_path / "store"
+    token, env = _stalling_dump_to_folder(postgres_server, postgres_database, tmp_path, store, age_key)
     run = BackgroundRun(["create", "database"], env)
     run.wait_for(lambda: bool(processes_named(token)), "a stalled pg_dump")
     run.wait_for(lambda: any(".partial-" in name for name in _files_in(store)), "a partial file")
@@ -137,52 +145,31 @@ def _database_backup(postgres_database: str, store: Path, age_key: AgeKey, rows:
 
 
 @pytest.mark.postgres
-def test_restore_database_drops_the_database_it_created(
-    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
+@pytest.mark.parametrize("command", ["restore", "drill", "verify"])
+def test_commands_feeding_a_stalled_pg_restore_stop_it_and_drop_what_they_created(
+    command: str, postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
 ) -> None:
     env = _database_backup(postgres_database, tmp_path / "store", age_key, rows=100_000)
     token = f"stalled-pg-restore-{uuid.uuid4().hex[:8]}"
     stalling_pg_tool(tmp_path / "bin", postgres_server.bin_dir, "pg_restore", token, after_bytes=1 << 20)
     target = f"restored_{uuid.uuid4().hex[:8]}"
-    run = BackgroundRun(
-        ["restore", "latest", "--component", "database", "--to", target],
-        {**env, "BACKUP_PG_BIN_DIR": str(tmp_path / "bin")},
-    )
+    args = {
+        "restore": ["restore", "latest", "--component", "database", "--to", target],
+        "drill": ["drill"],  # restores into a scratch database panel_drill_<random>
+        "verify": ["verify", "latest", "--full"],  # feeds `pg_restore --list`
+    }[command]
+    run = BackgroundRun(args, {**env, "BACKUP_PG_BIN_DIR": str(tmp_path / "bin")})
     run.wait_for(lambda: bool(processes_named(token)), "a stalled pg_restore")
     _stop(run)
-    assert "removed the database" in run.error_lines()[0]
-    assert sql(postgres_server.url(), "SELECT 1 FROM pg_database WHERE datname = %s", (target,)) == []
     assert processes_named(token) == []
-
-
-@pytest.mark.postgres
-def test_drill_drops_its_scratch_database(
-    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
-) -> None:
-    env = _database_backup(postgres_database, tmp_path / "store", age_key, rows=100_000)
-    token = f"stalled-pg-restore-{uuid.uuid4().hex[:8]}"
-    stalling_pg_tool(tmp_path / "bin", postgres_server.bin_dir, "pg_restore", token, after_bytes=1 << 20)
-    run = BackgroundRun(["drill"], {**env, "BACKUP_PG_BIN_DIR": str(tmp_path / "bin")})
-    run.wait_for(lambda: bool(processes_named(token)), "a stalled pg_restore")
-    _stop(run)
-    scratch = sql(
-        postgres_server.url(), "SELECT datname FROM pg_database WHERE datname LIKE 'panel_drill_%%'"
+    left = sql(
+        postgres_server.url(),
+        "SELECT datname FROM pg_database WHERE datname LIKE 'panel_drill_%%' OR datname = %s",
+        (target,),
     )
-    assert scratch == []
-    assert processes_named(token) == []
-
-
-@pytest.mark.postgres
-def test_verify_full_stops_pg_restore_list(
-    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
-) -> None:
-    env = _database_backup(postgres_database, tmp_path / "store", age_key, rows=100_000)
-    token = f"stalled-pg-restore-{uuid.uuid4().hex[:8]}"
-    stalling_pg_tool(tmp_path / "bin", postgres_server.bin_dir, "pg_restore", token, after_bytes=1 << 20)
-    run = BackgroundRun(["verify", "latest", "--full"], {**env, "BACKUP_PG_BIN_DIR": str(tmp_path / "bin")})
-    run.wait_for(lambda: bool(processes_named(token)), "a stalled pg_restore --list")
-    _stop(run)
-    assert processes_named(token) == []
+    assert left == []
+    if command == "restore":
+        assert "removed the database" in run.error_lines()[0]
 
 
 def test_restore_files_from_s3_removes_the_partial_folder(
@@ -210,16 +197,8 @@ def test_restore_files_from_s3_removes_the_partial_folder(
 def test_schedule_stops_the_running_job_and_exits(
     postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey
 ) -> None:
-    seed_database(postgres_database, random_bytes_rows=50_000)
-    token = f"stalled-pg-dump-{uuid.uuid4().hex[:8]}"
-    stalling_pg_tool(tmp_path / "bin", postgres_server.bin_dir, "pg_dump", token, after_bytes=1 << 20)
     store = tmp_path / "store"
-    env = _base_env(
-        age_key,
-        DATABASE_URL=postgres_database,
-        BACKUP_TARGET=f"file://{store}",
-        BACKUP_PG_BIN_DIR=str(tmp_path / "bin"),
-    )
+    token, env = _stalling_dump_to_folder(postgres_server, postgres_database, tmp_path, store, age_key)
     run = BackgroundRun(["schedule", "--run-now"], env)
     run.wait_for(lambda: bool(processes_named(token)), "a stalled pg_dump")
     _stop(run)

@@ -78,6 +78,18 @@ class Manifest(BaseModel):
         return ((now or datetime.now(UTC)) - self.completed_at).total_seconds()
 
 
+def check_stored_size(storage: Storage, manifest: Manifest) -> int:
+    """The data object exists with the size the manifest records (else IntegrityError); its size."""
+    size = storage.size(manifest.artifact_key)
+    if size is None:
+        raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
+    if size != manifest.stored_size:
+        raise IntegrityError(
+            f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}"
+        )
+    return size
+
+
 def new_backup_id(backup_type: BackupType, now: datetime) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{backup_type}-{secrets.token_hex(3)}"
 

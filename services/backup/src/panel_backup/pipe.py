@@ -90,6 +90,8 @@ class BoundedPipe:
             if isinstance(item, _Failure):
                 self._done = True
                 raise item.error
+            if len(item) <= size:
+                return item  # a whole chunk: handed over without a copy
             self._pending = memoryview(item)
         out = bytes(self._pending[:size])
         self._pending = self._pending[size:]

@@ -20,7 +20,7 @@ from .crypto import fingerprint, restore_identities
 from .dburl import PostgresTarget, is_sqlite, parse_postgres, sqlite_path
 from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
-from .manifest import Manifest
+from .manifest import Manifest, check_stored_size
 from .pipeline import DecodeThread, StreamStats, decode
 from .seal import check_seal
 from .settings import Settings
@@ -95,14 +95,18 @@ def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> tuple
                 "encryption.recipient_fingerprints)"
             )
     sealed = check_seal(manifest, identities)
-    size = storage.size(manifest.artifact_key)
-    if size is None:
-        raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
-    if size != manifest.stored_size:
-        raise IntegrityError(
-            f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}"
-        )
+    check_stored_size(storage, manifest)
     return identities, sealed
+
+
+def decode_checks(settings: Settings, manifest: Manifest) -> dict[str, Any]:
+    """What decoding a backup checks against its manifest (both SHA-256) and how it reports."""
+    return {
+        "expected_stored_sha256": manifest.stored_sha256,
+        "expected_plain_sha256": manifest.plain_sha256,
+        "progress_interval": settings.progress_interval_seconds,
+        "what": manifest.id,
+    }
 
 
 def restore_postgres(
@@ -176,10 +180,7 @@ def _pg_restore(
                 body,
                 process.stdin,
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
-                progress_interval=settings.progress_interval_seconds,
-                what=manifest.id,
+                **decode_checks(settings, manifest),
             )
         process.stdin.close()
     except BrokenPipeError:
@@ -210,10 +211,7 @@ def restore_sqlite(
                 body,
                 out,
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
-                progress_interval=settings.progress_interval_seconds,
-                what=manifest.id,
+                **decode_checks(settings, manifest),
             )
         os.replace(partial, to)
     finally:
@@ -240,10 +238,7 @@ def restore_tree(
             DecodeThread(
                 body,
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
-                progress_interval=settings.progress_interval_seconds,
-                what=manifest.id,
+                **decode_checks(settings, manifest),
             ) as decoder,
         ):
             try:

@@ -10,9 +10,9 @@ from typing import Any
 
 from .archive import check_stream
 from .errors import IntegrityError
-from .manifest import Manifest
+from .manifest import Manifest, check_stored_size
 from .pipeline import DecodeThread, decode, sha256_of_stream
-from .restore import preflight
+from .restore import decode_checks, preflight
 from .settings import Settings
 from .sources.postgres import ProcessReader, find_tool
 from .storage import Storage
@@ -40,13 +40,7 @@ class _UntilClosed:
 
 
 def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, full: bool) -> dict[str, Any]:
-    size = storage.size(manifest.artifact_key)
-    if size is None:
-        raise IntegrityError(f"{manifest.id}: the data object {manifest.artifact_key} is missing")
-    if size != manifest.stored_size:
-        raise IntegrityError(
-            f"{manifest.id}: the data object is {size} bytes, the manifest says {manifest.stored_size}"
-        )
+    size = check_stored_size(storage, manifest)
     result: dict[str, Any] = {"id": manifest.id, "type": manifest.type, "stored_size": size, "full": full}
     if not full:
         with storage.open_read(manifest.artifact_key) as body:
@@ -59,7 +53,7 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
         result["manifest_seal"] = "not checked (needs the identity: --full)"
         return result
     identities, result["manifest_seal"] = preflight(settings, storage, manifest)
-    checks = {"what": manifest.id, "progress_interval": settings.progress_interval_seconds}
+    checks = decode_checks(settings, manifest)
     with storage.open_read(manifest.artifact_key) as body:
         if manifest.artifact_format == "pg_dump-custom":
             pg_restore = find_tool(settings.pg_bin_dir, "pg_restore")
@@ -89,9 +83,7 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
                     body,
                     _UntilClosed(process.stdin),
                     identities,
-                    expected_stored_sha256=manifest.stored_sha256,
-                    expected_plain_sha256=manifest.plain_sha256,
-                    **checks,  # type: ignore[arg-type]
+                    **checks,
                 )
             finally:
                 with contextlib.suppress(BrokenPipeError):
@@ -105,8 +97,6 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
             with DecodeThread(
                 body,
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
                 **checks,
             ) as decoder:
                 try:
@@ -123,9 +113,7 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
                 body,
                 _Discard(),
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
-                **checks,  # type: ignore[arg-type]
+                **checks,
             )
     result["stored_sha256"] = "ok"
     result["plain_sha256"] = "ok"
