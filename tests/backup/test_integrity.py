@@ -120,3 +120,44 @@ def test_the_seal_can_be_checked_by_hand_with_stock_age(
     ).stdout.decode()
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert opened == f"panel-backup manifest seal v1\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def test_the_plaintext_is_checked_by_the_zstd_content_checksum(
+    tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    """New backups carry zstd's XXH64 of the plaintext (instead of a SHA-256 computed by the tool):
+    verify --full and stock `zstd -d` both reject a frame whose content does not match it."""
+    import hashlib
+    import subprocess
+
+    import pyrage
+    import zstandard
+    from panel_backup.manifest import Manifest
+    from panel_backup.seal import seal
+
+    env = _files_env(tmp_path, age_key)
+    created = json.loads(run_cli(["create", "files", "--json"], env).stdout)
+    verified = json.loads(run_cli(["verify", "--full", "--json"], env).stdout)[0]
+    assert verified["content_checksum"] == "ok" and "plain_sha256" not in verified
+    (artifact,) = (tmp_path / "store").rglob("*.tar.zst.age")
+    (manifest_path,) = (tmp_path / "store").rglob("manifest.json")
+    manifest = Manifest.model_validate_json(manifest_path.read_text())
+    assert manifest.compression.content_checksum and manifest.plain_sha256 is None
+
+    # The same plaintext, re-framed with a wrong checksum and re-encrypted: everything else is valid.
+    plain = subprocess.run(  # noqa: S602 - the documented stock-tool pipeline
+        f"age -d -i {age_key.path} {artifact} | zstd -d", shell=True, check=True, capture_output=True
+    ).stdout
+    frame = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(plain))
+    frame[-1] ^= 0x01
+    stored = pyrage.encrypt(bytes(frame), [pyrage.x25519.Recipient.from_str(age_key.public)])
+    artifact.write_bytes(stored)
+    manifest.stored_size, manifest.stored_sha256 = len(stored), hashlib.sha256(stored).hexdigest()
+    manifest.seal = seal(manifest, [pyrage.x25519.Recipient.from_str(age_key.public)])
+    manifest_path.write_text(manifest.model_dump_json(indent=2))
+
+    failed = run_cli(["verify", created["id"], "--full", "--json"], env)
+    assert failed.exit_code == 3
+    assert "doesn't match checksum" in json.loads(failed.stdout)[0]["error"]
+    stock = subprocess.run(f"age -d -i {age_key.path} {artifact} | zstd -d > /dev/null", shell=True)  # noqa: S602
+    assert stock.returncode != 0

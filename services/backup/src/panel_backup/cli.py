@@ -351,8 +351,9 @@ def list_command(backup_type: BackupType | None, as_json: bool) -> None:
 \b
 REF is a backup id or `latest` (the default: the newest backup of each type, or of --type).
 Without --full: the object exists with the manifest's size and SHA-256.
-With --full: it is also decrypted (needs BACKUP_AGE_IDENTITY_FILE) and decompressed end to end,
-the plaintext SHA-256 is checked, and a database dump must pass `pg_restore --list`.
+With --full: the manifest's seal is checked, the object is decrypted (needs BACKUP_AGE_IDENTITY_FILE)
+and decompressed end to end (zstd checks its content checksum), a database dump must pass
+`pg_restore --list`, and an archive every check restore applies to its members.
 {EXIT_CODES_HELP}"""
 )
 @click.argument("ref", default="latest")

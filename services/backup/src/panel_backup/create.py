@@ -168,10 +168,9 @@ def create_backup(
                 started_at=started_at,
                 completed_at=datetime.now(UTC),
                 plain_size=stats.plain_size,
-                plain_sha256=stats.plain_sha256,
                 stored_size=stats.stored_size,
                 stored_sha256=stats.stored_sha256,
-                compression=Compression(level=settings.zstd_level),
+                compression=Compression(level=settings.zstd_level, content_checksum=True),
                 encryption=Encryption(
                     mode=plan.mode,  # type: ignore[arg-type]
                     recipient_fingerprints=[fingerprint(text) for text in plan.recipient_texts],

@@ -21,7 +21,7 @@ from .storage import Storage
 
 log = get_logger("manifest")
 MANIFEST_NAME = "manifest.json"
-FORMAT_VERSION = 2  # 2: sealed (seal.py)
+FORMAT_VERSION = 3  # 2: sealed (seal.py); 3: zstd content checksum instead of a plaintext SHA-256
 
 
 class Encryption(BaseModel):
@@ -34,6 +34,7 @@ class Encryption(BaseModel):
 class Compression(BaseModel):
     algorithm: Literal["zstd"] = "zstd"
     level: int
+    content_checksum: bool = False  # the frame carries XXH64 of the plaintext, checked on decompression
 
 
 class Manifest(BaseModel):
@@ -47,7 +48,7 @@ class Manifest(BaseModel):
     started_at: datetime
     completed_at: datetime
     plain_size: int
-    plain_sha256: str
+    plain_sha256: str | None = None  # manifests before format 3; since, zstd's content checksum
     stored_size: int
     stored_sha256: str
     compression: Compression

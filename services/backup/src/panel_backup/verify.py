@@ -116,5 +116,8 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
                 **checks,
             )
     result["stored_sha256"] = "ok"
-    result["plain_sha256"] = "ok"
+    if manifest.plain_sha256:
+        result["plain_sha256"] = "ok"
+    if manifest.compression.content_checksum:
+        result["content_checksum"] = "ok"
     return result
