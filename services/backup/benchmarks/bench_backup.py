@@ -10,8 +10,10 @@ by a CPU hog ("busy"):
   pg_restore of the plain dump           vs  panel-backup restore
   panel-backup --help                       interpreter start-up, wall and CPU
 
-Each step runs `--repeat` times (median); peak RSS is the largest of any run. Ratios are raw tool
-time / panel-backup time (above 1: panel-backup is faster). The load average is printed with each
+Each round runs every step once, back to back, `--repeat` rounds; a step's figure is its median,
+peak RSS the largest of any run, and a ratio the median over rounds of raw tool time / panel-backup
+time measured in the same round (above 1: panel-backup is faster), so that a load that changes
+between rounds moves both sides of a ratio. The load average is printed with each
 condition: the figures only mean something on a machine that nothing else uses.
 
 Run:  uv run --frozen python services/backup/benchmarks/bench_backup.py --scale 70   (about 1 GB)
@@ -93,20 +95,34 @@ def run_once(command: list[str], env: dict[str, str]) -> tuple[float, float, flo
     return SPAWN.run(command, env)
 
 
-def measure(command: list[str], env: dict[str, str], repeat: int, before: Any = None) -> dict[str, float]:
-    walls, cpus, peaks = [], [], []
-    for _ in range(repeat):
-        if before:
-            before()
-        wall, cpu, peak = run_once(command, env)
-        walls.append(wall)
-        cpus.append(cpu)
-        peaks.append(peak)
+Step = tuple[str, list[str], dict[str, str], Any]  # name, command, environment, prepare (or None)
+
+
+def measure_interleaved(steps: list[Step], repeat: int) -> dict[str, Any]:
+    """Each round runs every step once, in order; the machine's load changes between rounds, not
+    between a tool and the panel-backup step it is compared with. Per step: median wall and CPU
+    seconds, the largest peak RSS, and every round's wall seconds (for per-round ratios)."""
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in steps}
+    for round_number in range(repeat):
+        print(f"    round {round_number + 1}/{repeat}: " + ", ".join(name for name, *_ in steps), flush=True)
+        for name, command, env, prepare in steps:
+            if prepare:
+                prepare()
+            runs[name].append(run_once(command, env))
     return {
-        "seconds": statistics.median(walls),
-        "cpu_seconds": statistics.median(cpus),
-        "peak_rss_mib": max(peaks),
+        name: {
+            "seconds": statistics.median(r[0] for r in results),
+            "cpu_seconds": statistics.median(r[1] for r in results),
+            "peak_rss_mib": max(r[2] for r in results),
+            "rounds": [round(r[0], 3) for r in results],
+        }
+        for name, results in runs.items()
     }
+
+
+def round_ratio(raw: dict[str, Any], tool: dict[str, Any]) -> float:
+    """The median over rounds of raw time / tool time, each pair measured back to back."""
+    return statistics.median(a / b for a, b in zip(raw["rounds"], tool["rounds"], strict=True))
 
 
 @contextmanager
@@ -276,16 +292,14 @@ def run_condition(
     def clear_store() -> None:
         shutil.rmtree(store, ignore_errors=True)
 
-    steps = [
+    steps: list[Step] = [
         ("pg_dump", [str(bin_dir / "pg_dump"), "-Fc", "-Z0"], pg_env, None),
         ("create_database_file", [panel_backup, "create", "database", "--no-prune"], file_env, clear_store),
         ("create_database_s3", [panel_backup, "create", "database", "--no-prune"], s3_env, None),
         ("create_files_s3", [panel_backup, "create", "files", "--no-prune"], s3_env, None),
         ("startup", [panel_backup, "--help"], file_env, None),
     ]
-    for name, command, env, before in steps:
-        print(f"    {name}", flush=True)
-        result[name] = measure(command, env, args.repeat, before)
+    result.update(measure_interleaved(steps, args.repeat))
     manifest = json.loads(next(store.rglob("manifest.json")).read_text())
     result["plain_bytes"], result["stored_bytes"] = manifest["plain_size"], manifest["stored_size"]
     result["tool_timings"] = manifest["timings"]
@@ -308,10 +322,17 @@ def run_condition(
         return prepare
 
     raw_command = [str(bin_dir / "pg_restore"), "--no-owner", "--dbname=x", str(plain_dump)]
-    result["pg_restore"] = measure(raw_command, pg_env, args.repeat, fresh_target(raw_command, 2, True))
-    plain_dump.unlink()
     tool_command = [panel_backup, "restore", "latest", "--component", "database", "--to", "x"]
-    result["restore"] = measure(tool_command, file_env, args.repeat, fresh_target(tool_command, 6, False))
+    result.update(
+        measure_interleaved(
+            [
+                ("pg_restore", raw_command, pg_env, fresh_target(raw_command, 2, True)),
+                ("restore", tool_command, file_env, fresh_target(tool_command, 6, False)),
+            ],
+            args.repeat,
+        )
+    )
+    plain_dump.unlink()
     for name in made:
         server.drop_database(name)
     return result
@@ -351,11 +372,15 @@ def report(f: dict[str, Any]) -> None:
             rate = f"{size / MB / step['seconds']:7.1f} MB/s" if size else ""
             rss = f"{step['peak_rss_mib']:.0f} MiB" if key not in ("pg_dump", "pg_restore") else ""
             print(f"{title:<46} {step['seconds']:8.2f} {step['cpu_seconds']:7.2f} {rate:>12} {rss:>9}")
-        dump = c["pg_dump"]["seconds"]
+        c["ratios"] = {
+            "file": round_ratio(c["pg_dump"], c["create_database_file"]),
+            "s3": round_ratio(c["pg_dump"], c["create_database_s3"]),
+            "restore": round_ratio(c["pg_restore"], c["restore"]),
+        }
         print(
-            f"ratios to pg_dump -Fc -Z0: file:// {dump / c['create_database_file']['seconds']:.2f}x, "
-            f"S3 {dump / c['create_database_s3']['seconds']:.2f}x (goal >= 0.80x); "
-            f"restore to pg_restore {c['pg_restore']['seconds'] / c['restore']['seconds']:.2f}x"
+            f"ratios to pg_dump -Fc -Z0 (median over rounds, each measured back to back): "
+            f"file:// {c['ratios']['file']:.2f}x, S3 {c['ratios']['s3']:.2f}x (goal >= 0.80x); "
+            f"restore to pg_restore {c['ratios']['restore']:.2f}x"
         )
         peak = max(
             c[k]["peak_rss_mib"]

@@ -106,7 +106,9 @@ _TEXT_SETTINGS = (
 )
 
 
-def table_facts(conn: Any, *, fingerprints: bool = False) -> tuple[dict[str, int], dict[str, str]]:
+def table_facts(
+    conn: Any, *, fingerprints: bool = False, beside_pg_dump: bool = False
+) -> tuple[dict[str, int], dict[str, str]]:
     """Per-table row counts and, optionally, content fingerprints, in the connection's transaction.
 
     A fingerprint is the sum (as an exact numeric) of a 64-bit hash of each row's text: independent of
@@ -116,6 +118,10 @@ def table_facts(conn: Any, *, fingerprints: bool = False) -> tuple[dict[str, int
     counts: dict[str, int] = {}
     prints: dict[str, str] = {}
     with conn.cursor() as cur:
+        if beside_pg_dump:
+            # One backend, not a parallel scan with workers: the counts run while pg_dump streams, and
+            # pg_dump's own backend is the critical path that extra workers would take CPU from.
+            cur.execute("SET max_parallel_workers_per_gather = 0")
         if fingerprints:
             for statement in _TEXT_SETTINGS:
                 cur.execute(statement)
@@ -227,7 +233,9 @@ class PostgresDump:
 
     def _count(self) -> None:
         try:
-            self._counts, self._prints = table_facts(self._conn, fingerprints=self.fingerprints)
+            self._counts, self._prints = table_facts(
+                self._conn, fingerprints=self.fingerprints, beside_pg_dump=True
+            )
         except BaseException as exc:
             self._counts_error = exc
 
