@@ -22,7 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 from panel_health.checks import build_checks
 from panel_health.checks.resources_check import CpuSampler
 from panel_health.collector import ResultsCollector
-from panel_health.runner import run_checks
+from panel_health.runner import CheckRunner
 from panel_health.settings import HealthSettings
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,13 @@ class HealthExporter:
         self.settings = settings
         self.sampler = CpuSampler(settings.resources)
         self.checks = build_checks(settings, sampler=self.sampler)
+        self.runner = CheckRunner()
         self._process_collector = ProcessCollector(registry=None)
 
     def metrics(self, header_value: str | None, accept: str | None) -> tuple[bytes, str]:
         deadline = scrape_deadline(header_value, self.settings)
         started = time.monotonic()
-        results = run_checks(self.checks, deadline)
+        results = self.runner.run(self.checks, deadline)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ResultsCollector(results, deadline))
         registry.register(self._process_collector)
