@@ -7,6 +7,7 @@ because custom collectors do not work there.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import socketserver
 import threading
@@ -29,16 +30,26 @@ log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 MINIMUM_DEADLINE_SECONDS = 0.1
+# Prometheus cannot time out a scrape later than its interval; ten minutes is beyond any sane interval.
+MAXIMUM_SCRAPE_TIMEOUT_SECONDS = 600.0
 
 
 def scrape_deadline(header_value: str | None, settings: HealthSettings) -> float:
-    """The checks' budget: Prometheus's scrape timeout (or the default) minus the safety margin."""
+    """The checks' budget: Prometheus's scrape timeout (or the default) minus the safety margin.
+
+    The header comes from whoever scrapes: anything but a positive, finite number of seconds is ignored
+    (``inf``, ``nan``, ``-1``), and a huge one is held to MAXIMUM_SCRAPE_TIMEOUT_SECONDS.
+    """
     timeout = settings.exporter.default_scrape_timeout_seconds
     if header_value:
         try:
-            timeout = float(header_value)
+            parsed = float(header_value)
         except ValueError:
-            log.warning("ignoring unparsable scrape timeout header", extra={"value": header_value[:40]})
+            parsed = math.nan
+        if math.isfinite(parsed) and parsed > 0:
+            timeout = min(parsed, MAXIMUM_SCRAPE_TIMEOUT_SECONDS)
+        else:
+            log.warning("ignoring unusable scrape timeout header", extra={"value": header_value[:40]})
     return max(MINIMUM_DEADLINE_SECONDS, timeout - settings.exporter.scrape_timeout_margin_seconds)
 
 

@@ -45,12 +45,18 @@ def perf_targets(settings: HealthSettings) -> list[tuple[HttpTarget, str]]:
     return [(by_name[name], settings.target_url(by_name[name])) for name in settings.perf.targets]
 
 
-async def _fire(client: httpx.AsyncClient, target: HttpTarget, url: str, gate: asyncio.Semaphore) -> Outcome:
+async def _fire(
+    client: httpx.AsyncClient, target: HttpTarget, url: str, gate: asyncio.Semaphore, timeout_seconds: float
+) -> Outcome:
     async with gate:
         started = time.monotonic()
         try:
-            response = await client.request(target.method, url)
-        except (httpx.HTTPError, OSError) as exc:
+            # One deadline for the whole request: httpx's own timeout applies per read.
+            async with asyncio.timeout(timeout_seconds):
+                response = await client.request(target.method, url)
+        except TimeoutError:
+            return Outcome(time.monotonic() - started, False, "timeout")
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             return Outcome(time.monotonic() - started, False, classify(exc))
         latency = time.monotonic() - started
         if response.status_code not in target.expect_status:
@@ -73,7 +79,7 @@ async def _run(
     ) as client:
         started = time.monotonic()
         jobs = [
-            _fire(client, *targets[i % len(targets)], gate)  # round-robin over the endpoints
+            _fire(client, *targets[i % len(targets)], gate, config.timeout_seconds)  # round-robin
             for i in range(config.requests)
         ]
         outcomes = await asyncio.gather(*jobs)
