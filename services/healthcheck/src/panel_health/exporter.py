@@ -23,6 +23,8 @@ from prometheus_client.process_collector import ProcessCollector
 from panel_health.checks import build_checks
 from panel_health.checks.resources_check import CpuSampler
 from panel_health.collector import ResultsCollector
+from panel_health.perf import perf_targets
+from panel_health.perf_poller import PerfPoller
 from panel_health.runner import CheckRunner
 from panel_health.settings import HealthSettings
 
@@ -61,12 +63,15 @@ class HealthExporter:
         self.sampler = CpuSampler(settings.resources)
         self.checks = build_checks(settings, sampler=self.sampler)
         self.runner = CheckRunner()
+        self.perf = PerfPoller(settings) if settings.perf.export else None
         self._process_collector = ProcessCollector(registry=None)
 
     def metrics(self, header_value: str | None, accept: str | None) -> tuple[bytes, str]:
         deadline = scrape_deadline(header_value, self.settings)
         started = time.monotonic()
         results = self.runner.run(self.checks, deadline)
+        if self.perf is not None and (perf := self.perf.latest()) is not None:
+            results.append(perf)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ResultsCollector(results, deadline))
         registry.register(self._process_collector)
@@ -127,8 +132,13 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def make_exporter_server(settings: HealthSettings, host: str, port: int) -> tuple[WSGIServer, HealthExporter]:
+    """The server and its app; with ``perf.export`` the probe starts once the port is bound."""
+    if settings.perf.export:
+        perf_targets(settings)  # raises ConfigError for unknown targets before anything starts
     app = HealthExporter(settings)
     server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    if app.perf is not None:
+        app.perf.start()
     return server, app
 
 
@@ -147,4 +157,6 @@ def serve(settings: HealthSettings, host: str, port: int) -> None:
     try:
         server.serve_forever()
     finally:
+        if app.perf is not None:
+            app.perf.stop()
         server.server_close()

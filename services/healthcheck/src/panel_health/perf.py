@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from panel_health.checks.base import classify, down, finish
+from panel_health.checks.base import PREFIX, classify, down, finish
 from panel_health.checks.http_check import tls_context
-from panel_health.results import CheckResult, Observation, observe
+from panel_health.results import CheckResult, Observation, Sample, observe
 from panel_health.settings import ConfigError, HealthSettings, HttpTarget
 
 KIND = "perf"
@@ -100,6 +100,24 @@ def run_perf(settings: HealthSettings) -> CheckResult:
     latencies = sorted(o.latency_seconds for o in outcomes if o.ok)
     error_ratio = len(errors) / len(outcomes)
     throughput = len(outcomes) / elapsed if elapsed > 0 else 0.0
+    samples = [
+        *(
+            Sample(
+                f"{PREFIX}_perf_latency_seconds",
+                "Latency of the probe's successful requests at this quantile (nearest rank).",
+                percentile(latencies, float(quantile)),
+                {"quantile": quantile},
+            )
+            for quantile in ("0.5", "0.95", "0.99")
+        ),
+        Sample(f"{PREFIX}_perf_error_ratio", "Failed / all requests of the last probe (0-1).", error_ratio),
+        Sample(
+            f"{PREFIX}_perf_throughput_requests_per_second",
+            "Requests per second the last probe achieved.",
+            throughput,
+        ),
+        Sample(f"{PREFIX}_perf_requests", "Requests the last probe made.", len(outcomes)),
+    ]
     observations: list[Observation] = [
         observe(
             "p50",
@@ -142,4 +160,4 @@ def run_perf(settings: HealthSettings) -> CheckResult:
     message = (
         f"{len(outcomes)} requests, concurrency {config.concurrency}, {', '.join(t.name for t, _ in targets)}"
     )
-    return finish(KIND, "", started, observations, [], message=message)
+    return finish(KIND, "", started, observations, samples, message=message)
