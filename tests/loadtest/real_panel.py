@@ -29,6 +29,7 @@ class RunningPanel:
     url: str
     admin_username: str
     admin_password: str
+    web_process_group: int = 0  # gunicorn's master and workers: SIGSTOP it to freeze the web
 
 
 class _DiscoveryHandler(BaseHTTPRequestHandler):
@@ -136,7 +137,9 @@ def running_panel(
     )
     logs = work_dir / "panel.log"
     with logs.open("wb") as log:
-        web = subprocess.Popen(_panel("web"), env=env, stdout=log, stderr=subprocess.STDOUT)
+        web = subprocess.Popen(
+            _panel("web"), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         worker = subprocess.Popen(_panel("worker"), env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
@@ -149,7 +152,7 @@ def running_panel(
                 if web.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the panel did not become ready:\n" + logs.read_text()[-4000:])
                 time.sleep(0.2)
-            yield RunningPanel(url, "admin", password)
+            yield RunningPanel(url, "admin", password, web.pid)
         finally:
             _stop(web)
             _stop(worker)
