@@ -3,89 +3,27 @@ subprocesses, on the session PostgreSQL and Redis, after `panel migrate`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
+from health_panel import running_panel
 from panel_health.checks import build_checks
 from panel_health.perf import run_perf
 from panel_health.results import Status
 from panel_health.runner import run_checks
 from panel_health.settings import HealthSettings
 from rq import Queue, Worker
-from support.servers import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def real_panel(postgres_database: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": postgres_database,
-        "REDIS_URL": redis_url,
-        "PANEL_URL": f"http://127.0.0.1:{port}",
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "UPLOADS_DIR": str(tmp_path / "uploads"),
-        "CHECK_INTERVAL_SECONDS": "0",
-    }
-    migrate = subprocess.run(
-        ["uv", "run", "--frozen", "panel", "migrate"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    log = (tmp_path / "web.log").open("wb")
-    worker_log = (tmp_path / "worker.log").open("wb")
-    web = subprocess.Popen(
-        ["uv", "run", "--frozen", "panel", "web"], cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    worker = subprocess.Popen(
-        ["uv", "run", "--frozen", "panel", "worker"], cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if web.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "the panel did not become ready:\n" + (tmp_path / "web.log").read_text()[-3000:]
-                )
-            time.sleep(0.2)
-        yield base
-    finally:
-        _stop(worker)
-        _stop(web)
-        log.close()
-        worker_log.close()
+    with running_panel(postgres_database, redis_url, tmp_path) as panel:
+        yield panel.url
 
 
 def test_checks_against_the_real_panel(
