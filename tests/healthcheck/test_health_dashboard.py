@@ -25,11 +25,11 @@ from typing import Any
 
 import httpx
 import pytest
-from health_panel import running_panel
 from health_prometheus import DASHBOARDS, PROMETHEUS, Prometheus
 from health_servers import TlsServer, make_certificate
 from panel_health.exporter import HealthExporter
 from panel_health.settings import HealthSettings
+from support.panel_process import running_panel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CONDITIONAL = "Empty unless"

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from health_panel import running_panel
 from panel_health.checks import build_checks
 from panel_health.perf import run_perf
 from panel_health.results import Status
 from panel_health.runner import run_checks
 from panel_health.settings import HealthSettings
 from rq import Queue, Worker
+from support.panel_process import running_panel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import Future, wait
 
-from panel_health.checks.base import Check, up_sample
+from panel_health.checks.base import Check, down
 from panel_health.results import CheckResult, Status
 
 log = logging.getLogger(__name__)
@@ -33,30 +33,14 @@ def _run_one(check: Check, timeout: float) -> CheckResult:
         return result
     except Exception as exc:  # a bug in one check must not take the others down
         log.exception("check crashed", extra={"check": check.key})
-        return CheckResult(
-            check=check.kind,
-            target=check.target,
-            status=Status.UNKNOWN,
-            up=False,
-            reason="error",
-            message=f"internal error: {type(exc).__name__}",
-            duration_seconds=time.monotonic() - started,
-            samples=[up_sample(check.kind, False, check.target_label, check.target)],
-        )
+        message = f"internal error: {type(exc).__name__}"
+        return down(check.kind, check.target, started, "error", message, check.target_label, Status.UNKNOWN)
 
 
 def _missed(check: Check, deadline_seconds: float, started: float) -> CheckResult:
     log.warning("check missed the deadline", extra={"check": check.key, "deadline_s": deadline_seconds})
-    return CheckResult(
-        check=check.kind,
-        target=check.target,
-        status=Status.FAIL,
-        up=False,
-        reason="deadline_exceeded",
-        message=f"no answer within the {deadline_seconds:.2f}s deadline",
-        duration_seconds=time.monotonic() - started,
-        samples=[up_sample(check.kind, False, check.target_label, check.target)],
-    )
+    message = f"no answer within the {deadline_seconds:.2f}s deadline"
+    return down(check.kind, check.target, started, "deadline_exceeded", message, check.target_label)
 
 
 class CheckRunner:
