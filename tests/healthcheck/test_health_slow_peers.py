@@ -94,3 +94,31 @@ def test_a_check_reports_timeout_at_its_total_deadline(
     [result] = run_checks(build_checks(settings), 30)
     assert (result.up, result.reason) == (False, "timeout")
     assert "0.5" in result.message
+
+
+def test_concurrent_scrapes_share_one_run_per_check(
+    make_settings: Callable[..., HealthSettings], run_exporter: Runner, drip_http: DripServer
+) -> None:
+    """Two Prometheus replicas (here four scrapers at once) cost one connection per check, not one each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = make_settings(
+        http={
+            "include_panel_defaults": False,
+            "targets": [{"name": "drip", "url": drip_http.url, "timeout_seconds": 1.0}],
+        }
+    )
+    url, _ = run_exporter(settings)
+
+    def scrape(_: int) -> str:
+        headers = {"X-Prometheus-Scrape-Timeout-Seconds": "1.5"}
+        return httpx.get(f"{url}/metrics", headers=headers, timeout=30).text
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            texts = list(pool.map(scrape, range(4)))
+            assert all('panel_health_http_up{target="drip"} 0.0' in text for text in texts)
+    # Without sharing: 4 connections per round, 12 in all. The peer notices a hang-up only at its next
+    # byte, so the previous round's connection may still count as open when the next one arrives.
+    assert drip_http.peak_connections <= 2, drip_http.peak_connections
+    assert drip_http.accepted <= 6, drip_http.accepted
