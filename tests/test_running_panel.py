@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -99,6 +100,24 @@ def test_gunicorn_workers_and_a_companion_are_all_stopped(start_panel: Callable[
     assert panel.leftover_processes() == []
     for pid in gunicorn_workers:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1]
+
+
+def test_two_panels_at_once_a_frozen_web_and_a_killed_worker(
+    start_panel: Callable[..., RunningPanel],
+) -> None:
+    first = start_panel(stop_timeout=5)
+    second = start_panel(worker=False)
+    assert len({first.port, first.metrics_port, second.port, second.metrics_port}) == 4
+    assert first.database_url != second.database_url and first.redis_url != second.redis_url
+
+    os.killpg(first.processes["web"].pid, signal.SIGSTOP)  # frozen: SIGTERM waits, SIGKILL ends it
+    os.kill(first.processes["worker"].pid, signal.SIGKILL)  # died mid-run
+    assert first.stop() == {"worker": -signal.SIGKILL, "web": -signal.SIGKILL}
+    assert first.leftover_processes() == []
+    assert not listening(first.port)
+
+    assert httpx.get(f"{second.url}/readyz", timeout=30).status_code == 200  # the other never noticed
+    assert second.stop() == {"web": 0}
 
 
 def test_a_process_that_escapes_its_group_is_found_killed_and_reported(

@@ -416,3 +416,18 @@ def test_a_program_using_the_library_exits_2_without_a_traceback(tmp_path: Path)
         "integer (got 'lots')",
     ]
     assert "Traceback" not in done.stderr and "t0ken-value" not in done.stderr
+
+
+# --- two loads at once ---------------------------------------------------------------------------
+
+
+def test_concurrent_loads_each_read_their_own_environment(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(n: int) -> int:
+        path = write(tmp_path / f"n{n}", f"{n}\n")
+        environ = {"WEB_CONCURRENCY_FILE": path} if n % 2 else {"WEB_CONCURRENCY": str(n)}
+        return load(PanelLike, environ=environ).web_concurrency
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(1, 201))) == list(range(1, 201))

@@ -161,6 +161,7 @@ class RunningPanel:
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
     companion_ports: dict[str, int] = field(default_factory=dict)
     exit_codes: dict[str, int | None] = field(default_factory=dict)
+    stop_timeout: float = STOP_TIMEOUT  # per process: SIGTERM, then SIGKILL after this long
 
     @property
     def metrics_dir(self) -> Path:
@@ -212,7 +213,7 @@ class RunningPanel:
 
     def leftover_processes(self) -> list[str]:
         """``pid: command`` of every process still carrying this panel's marker."""
-        return [f"{pid}: {cmd}" for pid, cmd in _processes_with(MARKER, self.env[MARKER])]
+        return [f"{pid}: {cmd}" for pid, cmd in processes_with(MARKER, self.env[MARKER])]
 
     def stop(self) -> dict[str, int | None]:
         """Stop companions, the worker, then the web; verify nothing is left. Returns the exit codes.
@@ -222,18 +223,21 @@ class RunningPanel:
         _RUNNING_PANELS.pop(id(self), None)
         for name in reversed(list(self.processes)):
             if name not in self.exit_codes:
-                self.exit_codes[name] = self.processes[name].stop()
+                self.exit_codes[name] = self.processes[name].stop(self.stop_timeout)
         left = self.leftover_processes()
         if left:
-            for pid, _ in _processes_with(MARKER, self.env[MARKER]):
+            for pid, _ in processes_with(MARKER, self.env[MARKER]):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             raise AssertionError("processes outlived the panel's stop (now killed):\n" + "\n".join(left))
         return dict(self.exit_codes)
 
 
-def _processes_with(name: str, value: str) -> list[tuple[int, str]]:
-    """Processes whose initial environment holds ``name=value`` (read from /proc, as root or owner)."""
+def processes_with(name: str, value: str) -> list[tuple[int, str]]:
+    """Processes whose initial environment holds ``name=value`` (read from /proc, as root or owner).
+
+    Any test that starts processes can mark them (e.g. `panel stack` in tests/panel/test_stack.py
+    with ``MARKER``) and prove afterwards that none outlived the stop."""
     wanted = f"{name}={value}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -318,6 +322,7 @@ def running_panel(
     env: Mapping[str, str] | None = None,
     companions: Sequence[Companion] = (),
     migrate: bool = True,
+    stop_timeout: float = STOP_TIMEOUT,
 ) -> Iterator[RunningPanel]:
     """Start a panel; stop it (verified) when the block ends. ``env`` overrides any variable."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -338,6 +343,7 @@ def running_panel(
         redis_url=redis_url,
         work_dir=work_dir,
         env=process_env,
+        stop_timeout=stop_timeout,
     )
     _RUNNING_PANELS[id(panel)] = panel
     try:
@@ -425,7 +431,8 @@ def start_panel(
 ) -> Iterator[Callable[..., RunningPanel]]:
     """A factory: ``start_panel(**options)`` starts a panel on a fresh database of the session's
     PostgreSQL and its own Redis database number; every panel is stopped (verified) at teardown.
-    Options are `running_panel`'s (worker, web_concurrency, admin, env, companions, migrate).
+    Options are `running_panel`'s (worker, web_concurrency, admin, env, companions, migrate,
+    stop_timeout).
 
     Depends on ``redis_url`` so that its FLUSHALL has happened before any panel starts, whatever
     order a test lists its fixtures in."""
