@@ -44,7 +44,10 @@ def test_precedence_holds_for_any_values(
             environ["AWS_SECRET_ACCESS_KEY_FILE"] = _write(Path(tmp), "key", in_file + "\n")
         if in_yaml is not None:
             environ["BACKUP_CONFIG_FILE"] = _write(
-                Path(tmp), "b.yaml", yaml.safe_dump({"aws_secret_access_key": in_yaml}, allow_unicode=True)
+                # Double-quoted: a plain scalar would fold YAML line breaks such as U+0085 into spaces.
+                Path(tmp),
+                "b.yaml",
+                yaml.safe_dump({"aws_secret_access_key": in_yaml}, allow_unicode=True, default_style='"'),
             )
         if direct is not None and in_file is not None:
             try:
