@@ -29,7 +29,7 @@ from health_prometheus import DASHBOARDS, PROMETHEUS, Prometheus
 from health_servers import TlsServer, make_certificate
 from panel_health.exporter import HealthExporter
 from panel_health.settings import HealthSettings
-from support.panel_process import running_panel
+from support.running_panel import RunningPanel, metrics_port_supported
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CONDITIONAL = "Empty unless"
@@ -97,6 +97,15 @@ def panel_traffic(url: str, username: str, password: str) -> None:
         assert client.get("/no-such-page").status_code == 404
 
 
+def panel_metrics_targets(panel: RunningPanel) -> list[str]:
+    """Where the panel serves its metrics: web and worker on their own METRICS_PORT (contract C2), or,
+    before the panel reads METRICS_PORT, the web's app port."""
+    if not metrics_port_supported():
+        return [f"127.0.0.1:{panel.port}"]
+    ports = [panel.metrics_port, panel.worker_metrics_port]
+    return [f"127.0.0.1:{port}" for port in ports if port is not None]
+
+
 def concrete(expr: str) -> str:
     return expr.replace("$__rate_interval", "1m").replace("$job", ".*").replace("$app_job", ".*")
 
@@ -110,58 +119,57 @@ def panels(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture
 def stack(
-    postgres_database: str,
-    redis_url: str,
+    real_panel: RunningPanel,
     tmp_path: Path,
     make_settings: Callable[..., HealthSettings],
     run_exporter: Callable[[HealthSettings], tuple[str, HealthExporter]],
     request: pytest.FixtureRequest,
 ) -> Iterator[Prometheus]:
-    with running_panel(postgres_database, redis_url, tmp_path) as panel:
-        tls_server = TlsServer(*make_certificate(tmp_path, "panel", 60, ["panel.test"]))
-        request.addfinalizer(tls_server.close)
-        (tmp_path / "app.log").write_text(json.dumps({"levelname": "INFO", "message": "started"}) + "\n")
-        settings = make_settings(
-            panel_url=panel.url,
-            database_url=postgres_database,
-            redis_url=redis_url,
-            resources={"disk_paths": [str(tmp_path)], "cpu_sample_seconds": 0.05},
-            tls={
-                "targets": [
-                    {
-                        "name": "panel",
-                        "host": "127.0.0.1",
-                        "port": tls_server.port,
-                        "server_name": "panel.test",
-                    }
-                ]
-            },
-            logs={"sources": [{"name": "app", "path": str(tmp_path / "app.log")}]},
-            perf={"export": True, "requests": 20, "concurrency": 2},
-            # Reachability is what this test is about, not the latency of a busy machine.
-            postgres={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
-            redis={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
-        )
-        exporter_url, _ = run_exporter(settings)
-        with textfile_server(backup_run(tmp_path)) as backup_address:
-            scrape = [
+    panel = real_panel
+    tls_server = TlsServer(*make_certificate(tmp_path, "panel", 60, ["panel.test"]))
+    request.addfinalizer(tls_server.close)
+    (tmp_path / "app.log").write_text(json.dumps({"levelname": "INFO", "message": "started"}) + "\n")
+    settings = make_settings(
+        panel_url=panel.url,
+        database_url=panel.database_url,
+        redis_url=panel.redis_url,
+        resources={"disk_paths": [str(tmp_path)], "cpu_sample_seconds": 0.05},
+        tls={
+            "targets": [
                 {
-                    "job_name": "panel-healthcheck",
-                    "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
-                },
-                {"job_name": "panel-web", "static_configs": [{"targets": list(panel.metrics_targets)}]},
-                {
-                    "job_name": "panel-backup",
-                    "metrics_path": "/panel_backup.prom",
-                    "static_configs": [{"targets": [backup_address]}],
-                },
+                    "name": "panel",
+                    "host": "127.0.0.1",
+                    "port": tls_server.port,
+                    "server_name": "panel.test",
+                }
             ]
-            prometheus = Prometheus(tmp_path, scrape_configs=scrape)
-            try:
-                panel_traffic(panel.url, panel.admin_username, panel.admin_password)
-                yield prometheus
-            finally:
-                prometheus.stop()
+        },
+        logs={"sources": [{"name": "app", "path": str(tmp_path / "app.log")}]},
+        perf={"export": True, "requests": 20, "concurrency": 2},
+        # Reachability is what this test is about, not the latency of a busy machine.
+        postgres={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
+        redis={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
+    )
+    exporter_url, _ = run_exporter(settings)
+    with textfile_server(backup_run(tmp_path)) as backup_address:
+        scrape = [
+            {
+                "job_name": "panel-healthcheck",
+                "static_configs": [{"targets": [exporter_url.removeprefix("http://")]}],
+            },
+            {"job_name": "panel-web", "static_configs": [{"targets": panel_metrics_targets(panel)}]},
+            {
+                "job_name": "panel-backup",
+                "metrics_path": "/panel_backup.prom",
+                "static_configs": [{"targets": [backup_address]}],
+            },
+        ]
+        prometheus = Prometheus(tmp_path, scrape_configs=scrape)
+        try:
+            panel_traffic(panel.url, panel.admin_username, panel.admin_password)
+            yield prometheus
+        finally:
+            prometheus.stop()
 
 
 @pytest.mark.timeout(600)  # a real panel, a backup run and Prometheus, on a machine shared with others

@@ -1,4 +1,4 @@
-"""The real panel for the end-to-end load test (tests/support/panel_process.py), plus a discovery-only
+"""The real panel for the end-to-end load test (tests/support/running_panel.py), plus a discovery-only
 OpenID Connect provider so the panel's SSO redirect can be exercised."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from support.panel_process import RunningPanel
-from support.panel_process import running_panel as shared_running_panel
+from support.running_panel import RunningPanel
+from support.running_panel import running_panel as shared_running_panel
 
 
 class _DiscoveryHandler(BaseHTTPRequestHandler):
@@ -66,11 +66,13 @@ def discovery_only_provider() -> Iterator[str]:
 def running_panel(
     database_url: str, redis_url: str, work_dir: Path, oidc_issuer: str | None = None
 ) -> Iterator[RunningPanel]:
-    """The shared real panel (tests/support/panel_process.py), with SSO pointed at ``oidc_issuer``."""
-    extra = (
-        {"OIDC_ISSUER_URL": oidc_issuer, "OIDC_CLIENT_ID": "panel-loadtest", "OIDC_CLIENT_SECRET": "not-used"}
-        if oidc_issuer is not None
-        else {}
-    )
-    with shared_running_panel(database_url, redis_url, work_dir, extra) as panel:
+    """The shared real panel (tests/support/running_panel.py), with SSO pointed at ``oidc_issuer``."""
+    env = {"LOG_LEVEL": "WARNING"}
+    if oidc_issuer is not None:
+        env |= {
+            "OIDC_ISSUER_URL": oidc_issuer,
+            "OIDC_CLIENT_ID": "panel-loadtest",
+            "OIDC_CLIENT_SECRET": "not-used",
+        }
+    with shared_running_panel(database_url, redis_url, work_dir, env=env) as panel:
         yield panel

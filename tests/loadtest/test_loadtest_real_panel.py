@@ -214,12 +214,12 @@ def test_a_frozen_web_fails_the_gate_and_names_the_threshold(panel: RunningPanel
             assert run.poll() is None and time.monotonic() < deadline, "the load test never started"
             time.sleep(0.5)
         time.sleep(2)
-        os.killpg(panel.web_process_group, signal.SIGSTOP)
+        os.killpg(panel.processes["web"].pid, signal.SIGSTOP)
         frozen = True
         time.sleep(14)
     finally:
         if frozen:
-            os.killpg(panel.web_process_group, signal.SIGCONT)
+            os.killpg(panel.processes["web"].pid, signal.SIGCONT)
     stdout, stderr = run.communicate(timeout=180)
     print(stdout)  # the verdict, for `pytest -rP`
     assert run.returncode == 99, stdout + stderr[-4000:]
