@@ -18,7 +18,9 @@ import pytest
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHART_DIR = REPO_ROOT / "charts" / "panel"
+# PANEL_CHART_DIR points the suite at another copy of the chart, e.g. the previous commit's, to show that
+# a new test fails there.
+CHART_DIR = Path(os.environ.get("PANEL_CHART_DIR", REPO_ROOT / "charts" / "panel")).resolve()
 CI_CHART_DIR = REPO_ROOT / "ci" / "chart"
 NAMESPACE = "panel"
 RELEASE = "panel"
@@ -65,8 +67,10 @@ def run(command: Sequence[str], *, env: dict[str, str] | None = None, cwd: Path 
     return result.stdout
 
 
-def helm_template(tools: Tools, values: Sequence[Path], *extra: str, helm: str = "helm3") -> str:
-    command = [tools[helm], "template", RELEASE, str(CHART_DIR), "--namespace", NAMESPACE]
+def helm_template(
+    tools: Tools, values: Sequence[Path], *extra: str, helm: str = "helm3", release: str = RELEASE
+) -> str:
+    command = [tools[helm], "template", release, str(CHART_DIR), "--namespace", NAMESPACE]
     for path in values:
         command += ["--values", str(path)]
     return run([*command, *extra], env=tools.env)

@@ -24,7 +24,7 @@ panel.app.envFrom: the shared ConfigMap plus the user's extraEnvFrom.
 */}}
 {{- define "panel.app.envFrom" -}}
 - configMapRef:
-    name: {{ include "panel.fullname" . }}-config
+    name: {{ include "panel.objectName" (dict "ctx" . "suffix" "config") }}
 {{- with .Values.extraEnvFrom }}
 {{ toYaml . }}
 {{- end }}
@@ -116,5 +116,5 @@ panel.healthcheck.volumes: the exporter's config volume (/tmp and credentials co
 {{- define "panel.healthcheck.volumes" -}}
 - name: healthcheck-config
   configMap:
-    name: {{ include "panel.fullname" . }}-healthcheck
+    name: {{ include "panel.objectName" (dict "ctx" . "suffix" "healthcheck") }}
 {{- end -}}

@@ -7,10 +7,38 @@ panel.name: the chart name (nameOverride wins), used in the app.kubernetes.io/na
 
 {{/*
 panel.fullname: prefix of every resource name; the release name by default so that names read
-`<release>-web`, `<release>-backup-database` (what the README's kubectl commands use).
+`<release>-web`, `<release>-backup-database` (what the README's kubectl commands use); dots become dashes
+and a leading digit gets the chart name in front (Service names are DNS labels). Objects are
+named through panel.objectName, which keeps every name within its kind's limit.
 */}}
 {{- define "panel.fullname" -}}
-{{- default .Release.Name .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- $name := default .Release.Name .Values.fullnameOverride | replace "." "-" -}}
+{{- /* Helm accepts release names such as `2024.prod`; a Service name must start with a letter, no dots. */ -}}
+{{- if regexMatch "^[0-9]" $name }}{{ $name = printf "%s-%s" .Chart.Name $name }}{{ end -}}
+{{- $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+panel.objectName: the name of one of the release's objects, `<fullname>-<suffix>`, never longer than 52
+characters: the strictest limit of the kinds the chart renders (a CronJob's Jobs append 11 characters to
+63, a StatefulSet's controller-revision-hash label does the same; Services and Job pod labels allow 63).
+One limit for every kind keeps the names of a component's objects (StatefulSet, Service, ...) equal.
+A name that would be longer keeps its suffix, shortens the release part and adds a hash of the whole
+fullname, so two long release names that share a prefix still get different names:
+`<fullname cut>-<6 hex>-<suffix>`. Short names are unchanged (`<release>-backup-database`).
+Pass (dict "ctx" $ "suffix" "backup-database").
+*/}}
+{{- define "panel.objectName" -}}
+{{- $limit := 52 -}}
+{{- $fullname := include "panel.fullname" .ctx -}}
+{{- $name := printf "%s-%s" $fullname .suffix -}}
+{{- if gt (len $name) $limit -}}
+{{- $keep := sub $limit (add (len .suffix) 8) -}}
+{{- if lt $keep 1 -}}{{- fail (printf "panel.objectName: suffix %q leaves no room for the release name" .suffix) -}}{{- end -}}
+{{- $source := default .ctx.Release.Name .ctx.Values.fullnameOverride -}}
+{{- $name = printf "%s-%s-%s" ($fullname | trunc (int $keep) | trimSuffix "-") ($source | sha256sum | trunc 6) .suffix -}}
+{{- end -}}
+{{- $name -}}
 {{- end -}}
 
 {{/*
@@ -41,7 +69,7 @@ app.kubernetes.io/component: {{ .component }}
 panel.metadata: name, namespace and labels of a resource. Pass (dict "ctx" $ "component" "web" "name" "web").
 */}}
 {{- define "panel.metadata" -}}
-name: {{ printf "%s-%s" (include "panel.fullname" .ctx) .name }}
+name: {{ include "panel.objectName" (dict "ctx" .ctx "suffix" .name) }}
 namespace: {{ .ctx.Release.Namespace }}
 labels:
   {{- include "panel.labels" . | nindent 2 }}
@@ -179,7 +207,7 @@ checksum/secrets: {{ join "\n" $secrets | sha256sum }}
 panel.webUrl: in-cluster URL of the web Service.
 */}}
 {{- define "panel.webUrl" -}}
-{{- printf "http://%s-web.%s.svc:%v" (include "panel.fullname" .) .Release.Namespace .Values.web.service.port -}}
+{{- printf "http://%s.%s.svc:%v" (include "panel.objectName" (dict "ctx" . "suffix" "web")) .Release.Namespace .Values.web.service.port -}}
 {{- end -}}
 
 {{/*

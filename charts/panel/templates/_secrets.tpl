@@ -4,7 +4,7 @@ chart renders from values. Pass (dict "ctx" $ "credential" "database").
 */}}
 {{- define "panel.secret.name" -}}
 {{- $cfg := index .ctx.Values.secrets .credential -}}
-{{- default (printf "%s-%s" (include "panel.fullname" .ctx) (kebabcase .credential)) $cfg.existingSecret -}}
+{{- default (include "panel.objectName" (dict "ctx" .ctx "suffix" (kebabcase .credential))) $cfg.existingSecret -}}
 {{- end -}}
 
 {{/*

@@ -104,11 +104,11 @@ spec:
             {{- include "panel.secret.volumes" (dict "ctx" $ "credentials" $credentials) | nindent 12 }}
             - name: config
               configMap:
-                name: {{ include "panel.fullname" $ }}-config
+                name: {{ include "panel.objectName" (dict "ctx" $ "suffix" "config") }}
             {{- if and (eq .job "files") $uploads.enabled }}
             - name: uploads
               persistentVolumeClaim:
-                claimName: {{ default (printf "%s-uploads" (include "panel.fullname" $)) $uploads.existingClaim }}
+                claimName: {{ default (include "panel.objectName" (dict "ctx" $ "suffix" "uploads")) $uploads.existingClaim }}
                 readOnly: true
             {{- end }}
 {{- end -}}

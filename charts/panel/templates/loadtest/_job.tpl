@@ -76,7 +76,7 @@ spec:
         {{- if eq .role "master" }}
         - {name: LOADTEST_EXPECT_WORKERS, value: {{ $l.worker.replicas | quote }}}
         {{- else if eq .role "worker" }}
-        - {name: LOADTEST_MASTER_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
+        - {name: LOADTEST_MASTER_HOST, value: {{ include "panel.objectName" (dict "ctx" $ "suffix" "loadtest-master") | quote }}}
         {{- end }}
         {{- if $l.locustfile }}
         - {name: LOADTEST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
@@ -101,6 +101,6 @@ spec:
     {{- if $l.locustfile }}
     - name: locustfile
       configMap:
-        name: {{ include "panel.fullname" $ }}-loadtest
+        name: {{ include "panel.objectName" (dict "ctx" $ "suffix" "loadtest") }}
     {{- end }}
 {{- end -}}
