@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from chart_support import (
     CHART_DIR,
     CI_CHART_DIR,
@@ -15,6 +18,7 @@ from chart_support import (
     documents,
     helm_template,
     pod_specs,
+    run,
     scenario_files,
 )
 
@@ -71,6 +75,48 @@ def test_a_new_image_gets_a_new_migration_job(tools: Tools) -> None:
     assert first != migrate_job_name(tools, "image.tag=1.0.1")
     # Scaling web does not re-run migrations.
     assert first == migrate_job_name(tools, "image.tag=1.0.0", "web.autoscaling.maxReplicas=20")
+
+
+def loadtest_job_names(tools: Tools, chart: Path, *settings: str) -> set[str]:
+    extra = [arg for setting in settings for arg in ("--set", setting)]
+    rendered = run(
+        [
+            tools["helm3"],
+            "template",
+            "panel",
+            str(chart),
+            "--values",
+            str(scenario_files()["loadtest"]),
+            *extra,
+        ],
+        env=tools.env,
+    )
+    return {
+        doc["metadata"]["name"] for doc in by_kind(rendered, "Job") if "-loadtest-" in doc["metadata"]["name"]
+    }
+
+
+def test_anything_that_changes_a_load_test_pod_renames_its_jobs(tools: Tools, tmp_path: Path) -> None:
+    # Jobs are immutable: an upgrade that changes a pod template under the same Job name fails.
+    base = loadtest_job_names(tools, CHART_DIR)
+    assert len(base) == 2 and base == loadtest_job_names(tools, CHART_DIR)
+    assert base != loadtest_job_names(tools, CHART_DIR, "loadtest.image.tag=9.9.9")
+    assert base != loadtest_job_names(tools, CHART_DIR, "global.imagePullSecrets[0].name=regcred")
+    # A chart or app version bump changes the pods' labels (and the default image tag).
+    bumped = tmp_path / "panel"
+    shutil.copytree(CHART_DIR, bumped)
+    chart_yaml = bumped / "Chart.yaml"
+    metadata = yaml.safe_load(chart_yaml.read_text())
+    for key in ("version", "appVersion"):
+        chart_yaml.write_text(yaml.safe_dump({**metadata, key: "9.9.9"}))
+        assert base != loadtest_job_names(tools, bumped), f"a new {key} kept the Job names"
+    # The master's Service follows the run.
+    rendered = helm_template(tools, [scenario_files()["loadtest"]])
+    jobs = [doc["metadata"]["name"] for doc in by_kind(rendered, "Job")]
+    master = next(name for name in jobs if "-loadtest-" in name and name.endswith("-master"))
+    run_id = master.split("-")[-2]
+    service = next(doc for doc in by_kind(rendered, "Service") if doc["metadata"]["name"].endswith("master"))
+    assert service["spec"]["selector"]["panel.dev/loadtest-run"] == run_id
 
 
 def web_annotations(tools: Tools, *settings: str) -> dict[str, str]:
