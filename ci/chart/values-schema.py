@@ -45,6 +45,11 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "extraDeploy": {"type": "array", "items": {"type": ["object", "string"]}},
 }
 
+# Rules for a key wherever it appears (every image's digest, every component's resources, ...).
+KEY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
+}
+
 
 def schema_of(value: Any, path: str) -> dict[str, Any]:
     key = path.rsplit(".", 1)[-1]
@@ -52,6 +57,8 @@ def schema_of(value: Any, path: str) -> dict[str, Any]:
         return OVERRIDES[path]
     if path in ENUMS:
         return {"type": "string", "enum": ENUMS[path]}
+    if key in KEY_SCHEMAS:
+        return KEY_SCHEMAS[key]
     if isinstance(value, bool):
         return {"type": "boolean"}
     if isinstance(value, int):

@@ -88,10 +88,11 @@ panel.serviceAccountName: the ServiceAccount every pod runs as.
 
 {{/*
 panel.image: full image reference. Pass (dict "ctx" $ "image" .Values.image). The digest wins over the
-tag; global.imageRegistry replaces an empty registry.
+tag; global.imageRegistry, when set, replaces the registry of every image, bundled ones included
+(Bitnami's meaning: point the whole release at a mirror).
 */}}
 {{- define "panel.image" -}}
-{{- $registry := default .ctx.Values.global.imageRegistry .image.registry -}}
+{{- $registry := default .image.registry .ctx.Values.global.imageRegistry -}}
 {{- $name := .image.repository -}}
 {{- if $registry }}{{ $name = printf "%s/%s" $registry .image.repository }}{{ end -}}
 {{- if .image.digest -}}
