@@ -61,6 +61,29 @@ def test_only_the_migrate_job_migrates(rendered: dict[str, str], scenario: str) 
     assert len(migrators) == 1 and "-migrate-" in migrators[0], migrators
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_component_runs_as_its_own_service_account(rendered: dict[str, str], scenario: str) -> None:
+    # A workload-identity role given to one component (the backup bucket) must not reach another (web).
+    accounts: dict[str, set[str]] = {}
+    for doc in documents(rendered[scenario]):
+        for _, spec in pod_specs(doc):
+            component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+            accounts.setdefault(spec["serviceAccountName"], set()).add(component)
+    shared = {account: components for account, components in accounts.items() if len(components) > 1}
+    assert not shared, shared
+    created = {doc["metadata"]["name"] for doc in by_kind(rendered[scenario], "ServiceAccount")}
+    assert set(accounts) <= created, sorted(set(accounts) - created)
+
+
+def test_service_account_annotations_stay_with_their_component(rendered: dict[str, str]) -> None:
+    annotated = {
+        doc["metadata"]["name"]
+        for doc in by_kind(rendered["everything"], "ServiceAccount")
+        if doc["metadata"].get("annotations")
+    }
+    assert annotated == {"panel-backup"}
+
+
 def migrate_job_name(tools: Tools, *settings: str) -> str:
     extra = [arg for setting in settings for arg in ("--set", setting)]
     rendered = helm_template(

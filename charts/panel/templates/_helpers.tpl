@@ -66,23 +66,47 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{/*
-panel.metadata: name, namespace and labels of a resource. Pass (dict "ctx" $ "component" "web" "name" "web").
+panel.metadata: name, namespace, labels and annotations of a resource.
+Pass (dict "ctx" $ "component" "web" "name" "web"), optionally "annotations" (a dict) and "fixedName"
+(a name given by the user, e.g. serviceAccount.name, used as is).
 */}}
 {{- define "panel.metadata" -}}
-name: {{ include "panel.objectName" (dict "ctx" .ctx "suffix" .name) }}
+name: {{ default (include "panel.objectName" (dict "ctx" .ctx "suffix" .name)) .fixedName }}
 namespace: {{ .ctx.Release.Namespace }}
 labels:
   {{- include "panel.labels" . | nindent 2 }}
+{{- with .annotations }}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end -}}
 
 {{/*
-panel.serviceAccountName: the ServiceAccount every pod runs as.
+panel.serviceAccount.name: the ServiceAccount a component's pods run as: `<release>-<component>` (its own,
+so that a workload-identity role given to one component never reaches another), the name the user set,
+or `default` when the chart creates none. Pass (dict "ctx" $ "component" "web" "values" .Values.web).
 */}}
-{{- define "panel.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{- default (include "panel.fullname" .) .Values.serviceAccount.name -}}
+{{- define "panel.serviceAccount.name" -}}
+{{- $sa := .values.serviceAccount -}}
+{{- if $sa.create -}}
+{{- default (include "panel.objectName" (dict "ctx" .ctx "suffix" .component)) $sa.name -}}
 {{- else -}}
-{{- default "default" .Values.serviceAccount.name -}}
+{{- default "default" $sa.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.serviceAccount: a component's ServiceAccount, when it creates one; no Role is ever bound (nothing
+in Panel calls the Kubernetes API). Pass (dict "ctx" $ "component" "web" "values" .Values.web).
+*/}}
+{{- define "panel.serviceAccount" -}}
+{{- $sa := .values.serviceAccount -}}
+{{- if $sa.create -}}
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  {{- include "panel.metadata" (dict "ctx" .ctx "component" .component "name" .component "fixedName" $sa.name "annotations" $sa.annotations) | nindent 2 }}
+automountServiceAccountToken: {{ $sa.automountServiceAccountToken }}
 {{- end -}}
 {{- end -}}
 
@@ -121,8 +145,8 @@ global nodeSelector/tolerations; affinity defaults to soft anti-affinity across 
 {{- define "panel.podCommon" -}}
 {{- $ctx := .ctx -}}
 {{- $v := default dict .values -}}
-serviceAccountName: {{ include "panel.serviceAccountName" $ctx }}
-automountServiceAccountToken: {{ $ctx.Values.serviceAccount.automountServiceAccountToken }}
+serviceAccountName: {{ include "panel.serviceAccount.name" . }}
+automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
 enableServiceLinks: false
 securityContext:
   {{- include "panel.podSecurityContext" $ctx | nindent 2 }}
