@@ -221,7 +221,7 @@ panel.checksums: pod annotations that change when the rendered config or secrets
 {{- define "panel.checksums" -}}
 {{- $root := . -}}
 {{- $secrets := list -}}
-{{- range list "app" "database" "redis" "s3" "smtp" "oauth" "backup-encryption" "loadtest" }}
+{{- range list "app" "database" "redis" "s3" "smtp" "oauth" "backup-encryption" "backup-webhook" "loadtest" }}
 {{- $secrets = append $secrets (include (print $root.Template.BasePath "/shared/secret-" . ".yaml") $root) }}
 {{- end -}}
 checksum/config: {{ include (print .Template.BasePath "/shared/configmap.yaml") . | sha256sum }}

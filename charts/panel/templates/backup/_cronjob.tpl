@@ -2,7 +2,7 @@
 panel.backup.credentials: what every backup run reads.
 */}}
 {{- define "panel.backup.credentials" -}}
-{{- toJson (list "database" "s3" "smtp" "backupEncryption") -}}
+{{- toJson (list "database" "s3" "smtp" "backupEncryption" "backupWebhook") -}}
 {{- end -}}
 
 {{/*
@@ -70,9 +70,6 @@ spec:
                 - {name: BACKUP_SMTP_USERNAME, value: {{ $b.smtp.username | quote }}}
                 - {name: BACKUP_EMAIL_FROM, value: {{ $b.smtp.from | quote }}}
                 - {name: BACKUP_EMAIL_TO, value: {{ $b.smtp.to | quote }}}
-                {{- end }}
-                {{- with $b.webhookUrl }}
-                - {name: BACKUP_WEBHOOK_URL, value: {{ . | quote }}}
                 {{- end }}
                 {{- with $b.pushgatewayUrl }}
                 - {name: BACKUP_PUSHGATEWAY_URL, value: {{ . | quote }}}
