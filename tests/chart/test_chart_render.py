@@ -142,23 +142,57 @@ def test_anything_that_changes_a_load_test_pod_renames_its_jobs(tools: Tools, tm
     assert service["spec"]["selector"]["panel.dev/loadtest-run"] == run_id
 
 
-def web_annotations(tools: Tools, *settings: str) -> dict[str, str]:
+def pod_annotations(
+    tools: Tools, template: str, *settings: str, scenario: str = "defaults"
+) -> dict[str, str]:
     extra = [arg for setting in settings for arg in ("--set", setting)]
-    rendered = helm_template(
-        tools, [scenario_files()["defaults"]], "--show-only", "templates/web/deployment.yaml", *extra
-    )
-    return dict(by_kind(rendered, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"])
+    rendered = helm_template(tools, [scenario_files()[scenario]], "--show-only", template, *extra)
+    return dict(documents(rendered)[0]["spec"]["template"]["metadata"]["annotations"])
+
+
+WEB = "templates/web/deployment.yaml"
+WORKER = "templates/worker/deployment.yaml"
+EXPORTER = "templates/healthcheck/deployment.yaml"
 
 
 def test_config_and_secret_changes_roll_the_pods(tools: Tools) -> None:
-    base = web_annotations(tools)
-    config_changed = web_annotations(tools, "config.logLevel=DEBUG")
-    secret_changed = web_annotations(
-        tools, "secrets.app.jwtSecret=another-ci-only-jwt-secret-0123456789abcdef"
+    base = pod_annotations(tools, WEB)
+    config_changed = pod_annotations(tools, WEB, "config.logLevel=DEBUG")
+    secret_changed = pod_annotations(
+        tools, WEB, "secrets.app.jwtSecret=another-ci-only-jwt-secret-0123456789abcdef"
     )
     assert config_changed["checksum/config"] != base["checksum/config"]
     assert config_changed["checksum/secrets"] == base["checksum/secrets"]
     assert secret_changed["checksum/secrets"] != base["checksum/secrets"]
+
+
+# Credentials web and worker never mount: changing them must not restart the app.
+BACKUP_ONLY_SECRETS = (
+    "secrets.s3.accessKeyId=ci-only-other-key",
+    "secrets.s3.secretAccessKey=ci-only-other-secret",
+    "secrets.smtp.password=ci-only-other-password",
+    "secrets.backupEncryption.recipients=age1otherrecipient",
+    "secrets.backupWebhook.url=https://hooks.example.com/other",
+)
+
+
+@pytest.mark.parametrize("template", [WEB, WORKER, EXPORTER])
+def test_a_workload_rolls_only_for_what_it_mounts(tools: Tools, template: str) -> None:
+    base = pod_annotations(tools, template)
+    assert pod_annotations(tools, template, *BACKUP_ONLY_SECRETS) == base
+    # The database URL is read by all three.
+    assert (
+        pod_annotations(tools, template, "postgresql.auth.password=ci-only-other-database-password") != base
+    )
+    if template == EXPORTER:
+        # The exporter does not read the app's ConfigMap or its secrets.
+        assert pod_annotations(tools, template, "config.logLevel=DEBUG") == base
+        assert (
+            pod_annotations(
+                tools, template, "secrets.app.secretKey=ci-only-other-secret-key-0123456789abcdef"
+            )
+            == base
+        )
 
 
 def test_schema_rejects_typos_in_our_values(tools: Tools) -> None:

@@ -75,6 +75,13 @@ the revision this image expects (`panel wait-for-schema`). Only the migrate Job 
 {{- end -}}
 
 {{/*
+panel.healthcheck.credentials: the credentials the health exporter reads.
+*/}}
+{{- define "panel.healthcheck.credentials" -}}
+{{- toJson (list "database" "redis") -}}
+{{- end -}}
+
+{{/*
 panel.healthcheck.container: the health exporter container (own Deployment or web sidecar).
 */}}
 {{- define "panel.healthcheck.container" -}}
@@ -93,7 +100,7 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
       value: /etc/panel-health/config.yaml
     - name: PANEL_URL
       value: {{ include "panel.webUrl" . | quote }}
-    {{- include "panel.secret.env" (dict "ctx" . "credentials" (list "database" "redis")) | nindent 4 }}
+    {{- include "panel.secret.env" (dict "ctx" . "credentials" (include "panel.healthcheck.credentials" . | fromJsonArray)) | nindent 4 }}
   securityContext:
     {{- include "panel.containerSecurityContext" . | nindent 4 }}
   readinessProbe:
@@ -107,7 +114,7 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
     - name: healthcheck-config
       mountPath: /etc/panel-health
       readOnly: true
-    {{- include "panel.secret.mounts" (dict "ctx" . "credentials" (list "database" "redis")) | nindent 4 }}
+    {{- include "panel.secret.mounts" (dict "ctx" . "credentials" (include "panel.healthcheck.credentials" . | fromJsonArray)) | nindent 4 }}
 {{- end -}}
 
 {{/*

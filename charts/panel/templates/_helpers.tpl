@@ -215,16 +215,20 @@ panel.tmpVolume / panel.tmpMount: the writable /tmp every container gets (read-o
 {{- end -}}
 
 {{/*
-panel.checksums: pod annotations that change when the rendered config or secrets change, so that
-`helm upgrade` rolls the pods. Hashes the rendered manifests, not the values.
+panel.checksums: pod annotations that change when what the pod reads changes, so that `helm upgrade`
+rolls it: the shared ConfigMap when it reads it ("config" true) and the Secrets of the credentials it
+mounts, nothing else (an S3 or SMTP secret never rolls web). Hashes the rendered manifests, not the
+values. Pass (dict "ctx" $ "config" true "credentials" (list "app" "database")).
 */}}
 {{- define "panel.checksums" -}}
-{{- $root := . -}}
+{{- $ctx := .ctx -}}
 {{- $secrets := list -}}
-{{- range list "app" "database" "redis" "s3" "smtp" "oauth" "backup-encryption" "backup-webhook" "loadtest" }}
-{{- $secrets = append $secrets (include (print $root.Template.BasePath "/shared/secret-" . ".yaml") $root) }}
+{{- range .credentials -}}
+{{- $secrets = append $secrets (include (print $ctx.Template.BasePath "/shared/secret-" (kebabcase .) ".yaml") $ctx) -}}
 {{- end -}}
-checksum/config: {{ include (print .Template.BasePath "/shared/configmap.yaml") . | sha256sum }}
+{{- if .config -}}
+checksum/config: {{ include (print $ctx.Template.BasePath "/shared/configmap.yaml") $ctx | sha256sum }}
+{{ end -}}
 checksum/secrets: {{ join "\n" $secrets | sha256sum }}
 {{- end -}}
 
