@@ -166,6 +166,16 @@ def test_config_and_secret_changes_roll_the_pods(tools: Tools) -> None:
     assert secret_changed["checksum/secrets"] != base["checksum/secrets"]
 
 
+def test_a_new_exporter_configuration_rolls_the_pods_that_run_it(tools: Tools) -> None:
+    change = "healthcheck.config.default_timeout_seconds=7"
+    # Sidecar mode: the exporter runs in the web pods.
+    sidecar = pod_annotations(tools, WEB, scenario="exporter-sidecar")
+    assert pod_annotations(tools, WEB, change, scenario="exporter-sidecar") != sidecar
+    # Deployment mode: the exporter's own pods roll, web does not.
+    assert pod_annotations(tools, EXPORTER, change) != pod_annotations(tools, EXPORTER)
+    assert pod_annotations(tools, WEB, change) == pod_annotations(tools, WEB)
+
+
 # Credentials web and worker never mount: changing them must not restart the app.
 BACKUP_ONLY_SECRETS = (
     "secrets.s3.accessKeyId=ci-only-other-key",
