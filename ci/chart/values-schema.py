@@ -48,6 +48,14 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 # Rules for a key wherever it appears (every image's digest, every component's resources, ...).
 KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
+    "accessModes": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "string",
+            "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"],
+        },
+    },
 }
 
 

@@ -15,6 +15,10 @@ pytestmark = pytest.mark.timeout(3600)
 REFUSED: dict[str, tuple[list[str], str]] = {
     "digest-not-sha256": (["image.digest=sha256:abc"], "/image/digest"),
     "digest-of-a-bundled-image": (["redis.image.digest=md5:0123"], "/redis/image/digest"),
+    "unknown-access-mode": (
+        ["persistence.uploads.accessModes={ReadWriteSometimes}"],
+        "/persistence/uploads/accessModes/0",
+    ),
 }
 
 

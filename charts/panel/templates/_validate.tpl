@@ -32,8 +32,17 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- end -}}
 {{- end -}}
 {{- $uploads := $v.persistence.uploads -}}
-{{- if and $uploads.enabled (has "ReadWriteOnce" $uploads.accessModes) (not (has "ReadWriteMany" $uploads.accessModes)) (or $v.web.autoscaling.enabled (gt (int $v.web.replicaCount) 1)) -}}
-{{- $errors = append $errors "persistence.uploads: a ReadWriteOnce volume can be mounted by one node only, but web runs several replicas; set persistence.uploads.accessModes=[ReadWriteMany] (needs an RWX storage class), or web.replicaCount=1 with web.autoscaling.enabled=false" -}}
+{{- if $uploads.enabled -}}
+{{- $modes := join "," $uploads.accessModes -}}
+{{- if not (or (has "ReadWriteOnce" $uploads.accessModes) (has "ReadWriteOncePod" $uploads.accessModes) (has "ReadWriteMany" $uploads.accessModes)) -}}
+{{- $errors = append $errors (printf "persistence.uploads: accessModes [%s] cannot be written, but web stores uploads there; use [ReadWriteMany] (several web replicas) or [ReadWriteOnce] (one)" $modes) -}}
+{{- else if and (not (has "ReadWriteMany" $uploads.accessModes)) (or $v.web.autoscaling.enabled (gt (int $v.web.replicaCount) 1)) -}}
+{{- /* ReadWriteOnce allows one node, ReadWriteOncePod one pod: either way web cannot run several replicas. */ -}}
+{{- $errors = append $errors (printf "persistence.uploads: a [%s] volume is mounted by one node (ReadWriteOnce) or one pod (ReadWriteOncePod) only, but web runs several replicas; set persistence.uploads.accessModes=[ReadWriteMany] (needs an RWX storage class), or web.replicaCount=1 with web.autoscaling.enabled=false" $modes) -}}
+{{- end -}}
+{{- if and (has "ReadWriteOncePod" $uploads.accessModes) (not (has "ReadWriteMany" $uploads.accessModes)) $v.backup.enabled $v.backup.jobs.files.enabled -}}
+{{- $errors = append $errors "persistence.uploads: a ReadWriteOncePod volume is mounted by the web pod alone, so the files backup could never read it; use accessModes=[ReadWriteOnce] (the files backup then runs on web's node) or [ReadWriteMany], or set backup.jobs.files.enabled=false" -}}
+{{- end -}}
 {{- end -}}
 {{- if $v.backup.enabled -}}
 {{- if not (include "panel.secret.enabled" (dict "ctx" . "credential" "backupEncryption")) -}}
