@@ -87,6 +87,14 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if and (eq $v.healthcheck.mode "sidecar") (not $v.healthcheck.enabled) -}}
 {{- $errors = append $errors "healthcheck: mode sidecar needs healthcheck.enabled=true" -}}
 {{- end -}}
+{{- $zones := include "panel.validate.timeZones" . | splitList "\n" -}}
+{{- $scheduled := dict "backup.timeZone" (ternary $v.backup.timeZone "" $v.backup.enabled) "loadtest.scheduled.timeZone" (ternary $v.loadtest.scheduled.timeZone "" (and $v.loadtest.enabled $v.loadtest.scheduled.enabled)) -}}
+{{- range $key := keys $scheduled | sortAlpha -}}
+{{- $zone := index $scheduled $key -}}
+{{- if and $zone (not (has $zone $zones)) -}}
+{{- $errors = append $errors (printf "%s: %q is not an IANA time zone name; use one such as Etc/UTC or Europe/Berlin (the list: https://en.wikipedia.org/wiki/List_of_tz_database_time_zones)" $key $zone) -}}
+{{- end -}}
+{{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nThe Panel chart cannot render these values:\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}
