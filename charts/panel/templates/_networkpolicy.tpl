@@ -72,6 +72,36 @@ panel.np.cidrs: egress rule to CIDRs on ports. Pass (dict "cidrs" list "ports" l
 {{- end -}}
 
 {{/*
+panel.np.url: egress rule to the server of a URL, derived from the URL itself. The port is the URL's, or
+443/80 by scheme. An in-cluster Service name (`<name>.<namespace>.svc[.<cluster domain>]`) becomes a
+namespace selector (ipBlock rules do not reliably match pod addresses); a bare `<name>` means this
+namespace; anything else is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
+*/}}
+{{- define "panel.np.url" -}}
+{{- $url := urlParse .url -}}
+{{- $host := $url.host -}}
+{{- $port := ternary "443" "80" (eq $url.scheme "https") -}}
+{{- if regexMatch ":[0-9]+$" $host -}}
+{{- $port = regexFind "[0-9]+$" $host -}}
+{{- $host = regexReplaceAll ":[0-9]+$" $host "" -}}
+{{- end -}}
+- to:
+    {{- if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\..+)?$" $host }}
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ index (splitList "." $host) 1 }}
+    {{- else if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $host }}
+    - podSelector: {}
+    {{- else }}
+    {{- range .cidrs }}
+    - ipBlock: {cidr: {{ . }}}
+    {{- end }}
+    {{- end }}
+  ports:
+    - {protocol: TCP, port: {{ $port }}}
+{{- end -}}
+
+{{/*
 panel.np.metadata: metadata + podSelector + policyTypes of a component's NetworkPolicy.
 Pass (dict "ctx" $ "component" "web").
 */}}

@@ -16,9 +16,15 @@ Pass (dict "ctx" $ "job" "database").
 {{- $job := index $b.jobs .job -}}
 {{- if and $b.enabled $job.enabled -}}
 {{- $name := printf "backup-%s" .job -}}
-{{- $ctx := dict "ctx" $ "component" "backup" "values" $b -}}
-{{- $credentials := include "panel.backup.credentials" $ | fromJsonArray -}}
 {{- $uploads := $.Values.persistence.uploads -}}
+{{- $ctx := dict "ctx" $ "component" "backup" "values" $b -}}
+{{- if and (eq .job "files") $uploads.enabled (not (has "ReadWriteMany" $uploads.accessModes)) (not $b.affinity) -}}
+{{- /* A single-node volume is attached where the web pod runs: the files backup must run there too. */ -}}
+{{- $web := dict "labelSelector" (dict "matchLabels" (include "panel.selectorLabels" (dict "ctx" $ "component" "web") | fromYaml)) "topologyKey" "kubernetes.io/hostname" -}}
+{{- $affinity := dict "podAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $web)) -}}
+{{- $ctx = dict "ctx" $ "component" "backup" "values" (merge (dict "affinity" $affinity) (deepCopy $b)) -}}
+{{- end -}}
+{{- $credentials := include "panel.backup.credentials" $ | fromJsonArray -}}
 apiVersion: batch/v1
 kind: CronJob
 metadata:
