@@ -28,7 +28,7 @@ CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "panel"
 OPEN_KEYS = {
     "podSecurityContext", "containerSecurityContext", "resources", "startupProbe", "readinessProbe",
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
-    "strategy", "behavior", "extra", "commonLabels",
+    "strategy", "behavior", "extra", "commonLabels", "tlsConfig",
 }  # fmt: skip
 OPEN_PATHS = {"healthcheck.config"}
 ENUMS = {
@@ -38,11 +38,14 @@ ENUMS = {
     "secrets.oauth.provider": ["", "google", "oidc"],
     "image.pullPolicy": ["Always", "IfNotPresent", "Never"],
     "web.service.type": ["ClusterIP", "NodePort", "LoadBalancer"],
+    "metrics.serviceMonitor.scheme": ["http", "https"],
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
     "web.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
     "worker.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
+    "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
+    "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
     "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},
     "web.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
     "worker.autoscaling.minReplicas": {"type": "integer", "minimum": 1},

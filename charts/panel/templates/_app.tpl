@@ -6,6 +6,46 @@ panel.app.credentials: the credentials the panel image (web, worker, migrate) re
 {{- end -}}
 
 {{/*
+panel.app.metricsPort: the `metrics` container port of web and worker (METRICS_PORT), none when 0.
+*/}}
+{{- define "panel.app.metricsPort" -}}
+{{- with .Values.metrics.port -}}
+- name: metrics
+  containerPort: {{ . }}
+  protocol: TCP
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.metrics.service: a headless Service for Prometheus only: the component's metrics ports, labelled
+for the ServiceMonitor. Pass (dict "ctx" $ "component" "web" "ports" (list (dict "name" "metrics" "port" 9102))).
+*/}}
+{{- define "panel.metrics.service" -}}
+{{- if .ports -}}
+apiVersion: v1
+kind: Service
+metadata:
+  {{- include "panel.metadata" (dict "ctx" .ctx "component" .component "name" (printf "%s-metrics" .component) "labels" (include "panel.metrics.serviceLabel" . | fromYaml)) | nindent 2 }}
+spec:
+  # Headless: Prometheus scrapes every pod; nothing else connects through it.
+  clusterIP: None
+  selector:
+    {{- include "panel.selectorLabels" . | nindent 4 }}
+  ports:
+    {{- range .ports }}
+    - {name: {{ .name }}, port: {{ .port }}, targetPort: {{ .name }}, protocol: TCP}
+    {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.metrics.serviceLabel: the label the ServiceMonitor selects metrics Services by.
+*/}}
+{{- define "panel.metrics.serviceLabel" -}}
+panel.dev/metrics: "true"
+{{- end -}}
+
+{{/*
 panel.app.env: environment of a panel-image container: ConfigMap settings arrive through envFrom;
 this adds the `*_FILE` pointers and the user's extra variables. Pass (dict "ctx" $ "values" .Values.web).
 */}}
@@ -82,6 +122,19 @@ panel.healthcheck.credentials: the credentials the health exporter reads.
 {{- end -}}
 
 {{/*
+panel.healthcheck.publicUrl: PANEL_PUBLIC_URL, healthcheck.publicUrl or the ingress's first host when the
+ingress terminates TLS; empty otherwise.
+*/}}
+{{- define "panel.healthcheck.publicUrl" -}}
+{{- $i := .Values.ingress -}}
+{{- if .Values.healthcheck.publicUrl -}}
+{{- .Values.healthcheck.publicUrl -}}
+{{- else if and $i.enabled $i.tls.enabled $i.hosts -}}
+{{- printf "https://%s" (first $i.hosts) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 panel.healthcheck.container: the health exporter container (own Deployment or web sidecar).
 */}}
 {{- define "panel.healthcheck.container" -}}
@@ -92,7 +145,8 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
   args:
     {{- toYaml $v.args | nindent 4 }}
   ports:
-    - name: metrics
+    # Not `metrics`: as a web sidecar it shares the pod with web's own metrics port.
+    - name: health-metrics
       containerPort: 9117
       protocol: TCP
   env:
@@ -100,6 +154,11 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
       value: /etc/panel-health/config.yaml
     - name: PANEL_URL
       value: {{ include "panel.webUrl" . | quote }}
+    {{- with include "panel.healthcheck.publicUrl" . }}
+    # The TLS check measures the certificate users see, not the in-cluster HTTP Service.
+    - name: PANEL_PUBLIC_URL
+      value: {{ . | quote }}
+    {{- end }}
     {{- include "panel.secret.env" (dict "ctx" . "credentials" (include "panel.healthcheck.credentials" . | fromJsonArray)) | nindent 4 }}
   securityContext:
     {{- include "panel.containerSecurityContext" . | nindent 4 }}

@@ -67,14 +67,18 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 panel.metadata: name, namespace, labels and annotations of a resource.
-Pass (dict "ctx" $ "component" "web" "name" "web"), optionally "annotations" (a dict) and "fixedName"
-(a name given by the user, e.g. serviceAccount.name, used as is).
+Pass (dict "ctx" $ "component" "web" "name" "web"), optionally "labels" and "annotations" (dicts),
+"fixedName" (a name given by the user, e.g. serviceAccount.name, used as is) and "namespace" (default:
+the release's).
 */}}
 {{- define "panel.metadata" -}}
 name: {{ default (include "panel.objectName" (dict "ctx" .ctx "suffix" .name)) .fixedName }}
-namespace: {{ .ctx.Release.Namespace }}
+namespace: {{ default .ctx.Release.Namespace .namespace }}
 labels:
   {{- include "panel.labels" . | nindent 2 }}
+  {{- with .labels }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- with .annotations }}
 annotations:
   {{- toYaml . | nindent 2 }}

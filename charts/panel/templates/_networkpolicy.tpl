@@ -72,25 +72,35 @@ panel.np.cidrs: egress rule to CIDRs on ports. Pass (dict "cidrs" list "ports" l
 {{- end -}}
 
 {{/*
-panel.np.url: egress rule to the server of a URL, derived from the URL itself. The port is the URL's, or
-443/80 by scheme. An in-cluster Service name (`<name>.<namespace>.svc[.<cluster domain>]`) becomes a
-namespace selector (ipBlock rules do not reliably match pod addresses); a bare `<name>` means this
-namespace; anything else is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
+panel.np.urlServer: host and port of a URL as YAML (`host: h`, `port: 443`); the port is the URL's, or
+443/80 by scheme. Pass the URL.
 */}}
-{{- define "panel.np.url" -}}
-{{- $url := urlParse .url -}}
+{{- define "panel.np.urlServer" -}}
+{{- $url := urlParse . -}}
 {{- $host := $url.host -}}
 {{- $port := ternary "443" "80" (eq $url.scheme "https") -}}
 {{- if regexMatch ":[0-9]+$" $host -}}
 {{- $port = regexFind "[0-9]+$" $host -}}
 {{- $host = regexReplaceAll ":[0-9]+$" $host "" -}}
 {{- end -}}
+host: {{ $host | quote }}
+port: {{ $port }}
+{{- end -}}
+
+{{/*
+panel.np.url: egress rule to the server of a URL, derived from the URL itself (port: panel.np.urlServer).
+An in-cluster Service name (`<name>.<namespace>.svc[.<cluster domain>]`) becomes a namespace selector
+(ipBlock rules do not reliably match pod addresses); a bare `<name>` means this namespace; anything else
+is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
+*/}}
+{{- define "panel.np.url" -}}
+{{- $server := include "panel.np.urlServer" .url | fromYaml -}}
 - to:
-    {{- if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\..+)?$" $host }}
+    {{- if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\..+)?$" $server.host }}
     - namespaceSelector:
         matchLabels:
-          kubernetes.io/metadata.name: {{ index (splitList "." $host) 1 }}
-    {{- else if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $host }}
+          kubernetes.io/metadata.name: {{ index (splitList "." $server.host) 1 }}
+    {{- else if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $server.host }}
     - podSelector: {}
     {{- else }}
     {{- range .cidrs }}
@@ -98,7 +108,22 @@ namespace; anything else is reached through `cidrs`. Pass (dict "url" "https://.
     {{- end }}
     {{- end }}
   ports:
-    - {protocol: TCP, port: {{ $port }}}
+    - {protocol: TCP, port: {{ $server.port }}}
+{{- end -}}
+
+{{/*
+panel.np.publicUrl: egress of the health exporter to the public URL whose certificate it checks: the
+URL's server through networkPolicy.publicUrl.cidrs, and the ingress controller pods on the same port (a
+load balancer inside the cluster may hand the connection straight to them). Empty without a URL.
+*/}}
+{{- define "panel.np.publicUrl" -}}
+{{- with include "panel.healthcheck.publicUrl" . -}}
+{{- include "panel.np.url" (dict "url" . "cidrs" $.Values.networkPolicy.publicUrl.cidrs) }}
+- to:
+    {{- toYaml $.Values.networkPolicy.ingressControllerPeers | nindent 4 }}
+  ports:
+    - {protocol: TCP, port: {{ (include "panel.np.urlServer" . | fromYaml).port }}}
+{{- end -}}
 {{- end -}}
 
 {{/*
