@@ -39,6 +39,7 @@ ENUMS = {
     "image.pullPolicy": ["Always", "IfNotPresent", "Never"],
     "web.service.type": ["ClusterIP", "NodePort", "LoadBalancer"],
     "metrics.serviceMonitor.scheme": ["http", "https"],
+    "worker.autoscaling.queueLength.provider": ["auto", "keda", "hpa"],
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
     "web.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
@@ -49,6 +50,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},
     "web.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
     "worker.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
+    "worker.autoscaling.queueLength.targetPerReplica": {"type": "integer", "minimum": 1},
     "extraDeploy": {"type": "array", "items": {"type": ["object", "string"]}},
 }
 

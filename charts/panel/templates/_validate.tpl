@@ -87,6 +87,33 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if and (eq $v.healthcheck.mode "sidecar") (not $v.healthcheck.enabled) -}}
 {{- $errors = append $errors "healthcheck: mode sidecar needs healthcheck.enabled=true" -}}
 {{- end -}}
+{{- range $component := list "web" "worker" -}}
+{{- $a := (index $v $component).autoscaling -}}
+{{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- $errors = append $errors (printf "%s.autoscaling: minReplicas (%v) is above maxReplicas (%v); raise maxReplicas or lower minReplicas" $component $a.minReplicas $a.maxReplicas) -}}
+{{- end -}}
+{{- end -}}
+{{- $wa := $v.web.autoscaling -}}
+{{- if and $wa.enabled (not (or $wa.targetCPUUtilizationPercentage $wa.targetMemoryUtilizationPercentage $wa.metrics)) -}}
+{{- $errors = append $errors "web.autoscaling: no metric to scale on; set targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage or metrics, or web.autoscaling.enabled=false" -}}
+{{- end -}}
+{{- $ka := $v.worker.autoscaling -}}
+{{- $queue := $ka.queueLength -}}
+{{- if and $queue.enabled (not $ka.enabled) -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength: queue-length scaling is part of autoscaling; set worker.autoscaling.enabled=true" -}}
+{{- end -}}
+{{- if and $ka.enabled (not (or $ka.targetCPUUtilizationPercentage $ka.metrics $queue.enabled)) -}}
+{{- $errors = append $errors "worker.autoscaling: no metric to scale on; set queueLength.enabled=true, targetCPUUtilizationPercentage or metrics, or worker.autoscaling.enabled=false" -}}
+{{- end -}}
+{{- if and $ka.enabled $queue.enabled (not $v.healthcheck.enabled) -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength: the health exporter measures the queue; set healthcheck.enabled=true (and let Prometheus scrape it: metrics.serviceMonitor.enabled)" -}}
+{{- end -}}
+{{- if and $ka.enabled $queue.enabled (not $queue.queues) -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength.queues: name at least one RQ queue (the exporter's rq.queues, e.g. panel)" -}}
+{{- end -}}
+{{- if and (eq (include "panel.worker.autoscaler" .) "keda") $ka.metrics -}}
+{{- $errors = append $errors "worker.autoscaling.metrics: KEDA makes the workers' HPA from its triggers, so HPA metrics cannot be added; leave metrics empty or set queueLength.provider=hpa" -}}
+{{- end -}}
 {{- $zones := include "panel.validate.timeZones" . | splitList "\n" -}}
 {{- $scheduled := dict "backup.timeZone" (ternary $v.backup.timeZone "" $v.backup.enabled) "loadtest.scheduled.timeZone" (ternary $v.loadtest.scheduled.timeZone "" (and $v.loadtest.enabled $v.loadtest.scheduled.enabled)) -}}
 {{- range $key := keys $scheduled | sortAlpha -}}
