@@ -26,7 +26,7 @@ CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "panel"
 
 # Keys whose values are Kubernetes objects or free-form maps: any content.
 OPEN_KEYS = {
-    "podSecurityContext", "containerSecurityContext", "resources", "startupProbe", "readinessProbe",
+    "podSecurityContext", "containerSecurityContext", "startupProbe", "readinessProbe",
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
     "strategy", "behavior", "extra", "commonLabels", "tlsConfig",
 }  # fmt: skip
@@ -42,8 +42,6 @@ ENUMS = {
     "worker.autoscaling.queueLength.provider": ["auto", "keda", "hpa"],
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
-    "web.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
-    "worker.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
     "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
     "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
@@ -57,6 +55,37 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 # Rules for a key wherever it appears (every image's digest, every component's resources, ...).
 KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
+    # Kubernetes quantities by resource name; `limit` or `request` (typos) are refused.
+    "resources": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "requests": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+            "limits": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+            "claims": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    # EnvVar items: a name, and a value or valueFrom.
+    "extraEnv": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "value": {"type": "string"},
+                "valueFrom": {"type": "object"},
+            },
+        },
+    },
+    # A PDB's maxUnavailable: at least 1 (or 1-100 %); 0 would block every node drain.
+    "maxUnavailable": {
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "string", "pattern": "^([1-9][0-9]?|100)%$"},
+        ]
+    },
     "accessModes": {
         "type": "array",
         "minItems": 1,

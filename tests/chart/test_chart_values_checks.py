@@ -19,6 +19,23 @@ REFUSED: dict[str, tuple[list[str], str]] = {
         ["persistence.uploads.accessModes={ReadWriteSometimes}"],
         "/persistence/uploads/accessModes/0",
     ),
+    "env-without-a-name": (["extraEnv[0].value=1"], "/extraEnv/0"),
+    "component-env-without-a-name": (["web.extraEnv[0].valueFrom.fieldRef.fieldPath=x"], "/web/extraEnv/0"),
+    "env-with-a-typo": (["backup.extraEnv[0].name=A", "backup.extraEnv[0].valeu=1"], "valeu"),
+    "negative-pdb": (
+        ["web.podDisruptionBudget.maxUnavailable=-1"],
+        "/web/podDisruptionBudget/maxUnavailable",
+    ),
+    "zero-pdb-blocks-drains": (
+        ["worker.podDisruptionBudget.maxUnavailable=0"],
+        "/worker/podDisruptionBudget/maxUnavailable",
+    ),
+    "pdb-percentage-over-100": (
+        ["web.podDisruptionBudget.maxUnavailable=150%"],
+        "/web/podDisruptionBudget/maxUnavailable",
+    ),
+    "resources-limit-typo": (["web.resources.limit.cpu=1"], "limit"),
+    "resources-of-a-bundled-image": (["redis.resources.request.memory=1Gi"], "request"),
 }
 
 
