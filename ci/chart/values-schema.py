@@ -28,7 +28,7 @@ CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "panel"
 OPEN_KEYS = {
     "podSecurityContext", "containerSecurityContext", "startupProbe", "readinessProbe",
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
-    "strategy", "behavior", "extra", "commonLabels", "tlsConfig",
+    "strategy", "behavior", "extra", "commonLabels", "commonAnnotations", "tlsConfig",
 }  # fmt: skip
 OPEN_PATHS = {"healthcheck.config"}
 ENUMS = {

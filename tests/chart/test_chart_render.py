@@ -84,6 +84,21 @@ def test_service_account_annotations_stay_with_their_component(rendered: dict[st
     assert annotated == {"panel-backup"}
 
 
+def test_common_labels_and_annotations_reach_every_object(rendered: dict[str, str]) -> None:
+    scenario = yaml.safe_load(scenario_files()["everything"].read_text())
+    missing = [
+        f"{doc['kind']}/{doc['metadata']['name']}"
+        for doc in documents(rendered["everything"])
+        # extraDeploy objects are the user's, rendered as given.
+        if not doc["metadata"]["name"].endswith("-extra")
+        and not (
+            scenario["commonLabels"].items() <= (doc["metadata"].get("labels") or {}).items()
+            and scenario["commonAnnotations"].items() <= (doc["metadata"].get("annotations") or {}).items()
+        )
+    ]
+    assert not missing, missing
+
+
 def migrate_job_name(tools: Tools, *settings: str) -> str:
     extra = [arg for setting in settings for arg in ("--set", setting)]
     rendered = helm_template(

@@ -67,6 +67,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 panel.metadata: name, namespace, labels and annotations of a resource.
+commonAnnotations are added to every object's annotations (the object's own win on a clash).
 Pass (dict "ctx" $ "component" "web" "name" "web"), optionally "labels" and "annotations" (dicts),
 "fixedName" (a name given by the user, e.g. serviceAccount.name, used as is) and "namespace" (default:
 the release's).
@@ -79,7 +80,7 @@ labels:
   {{- with .labels }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
-{{- with .annotations }}
+{{- with merge (deepCopy (default dict .annotations)) (default dict .ctx.Values.commonAnnotations) }}
 annotations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -127,6 +128,20 @@ tag; global.imageRegistry, when set, replaces the registry of every image, bundl
 {{- printf "%s@%s" $name .image.digest -}}
 {{- else -}}
 {{- printf "%s:%s" $name (default .ctx.Chart.AppVersion .image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.storageClass: `storageClassName` of a claim: global.storageClass wins (Bitnami's meaning), then the
+claim's own; `-` asks for no dynamic provisioning (`storageClassName: ""`); nothing set leaves the
+cluster default. Pass (dict "ctx" $ "class" .Values.persistence.uploads.storageClass).
+*/}}
+{{- define "panel.storageClass" -}}
+{{- $class := default .class .ctx.Values.global.storageClass -}}
+{{- if eq $class "-" -}}
+storageClassName: ""
+{{- else if $class -}}
+storageClassName: {{ $class | quote }}
 {{- end -}}
 {{- end -}}
 
