@@ -28,7 +28,7 @@ CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "panel"
 OPEN_KEYS = {
     "podSecurityContext", "containerSecurityContext", "startupProbe", "readinessProbe",
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
-    "strategy", "behavior", "extra", "commonLabels", "commonAnnotations", "tlsConfig",
+    "strategy", "behavior", "extra", "commonLabels", "commonAnnotations", "tlsConfig", "lifecycleHooks",
 }  # fmt: skip
 OPEN_PATHS = {"healthcheck.config"}
 ENUMS = {
@@ -55,6 +55,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 # Rules for a key wherever it appears (every image's digest, every component's resources, ...).
 KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
+    "command": {"type": "array", "items": {"type": "string"}},
     # Kubernetes quantities by resource name; `limit` or `request` (typos) are refused.
     "resources": {
         "type": "object",

@@ -79,7 +79,7 @@ def test_service_account_annotations_stay_with_their_component(rendered: dict[st
     annotated = {
         doc["metadata"]["name"]
         for doc in by_kind(rendered["everything"], "ServiceAccount")
-        if doc["metadata"].get("annotations")
+        if "eks.amazonaws.com/role-arn" in (doc["metadata"].get("annotations") or {})
     }
     assert annotated == {"panel-backup"}
 

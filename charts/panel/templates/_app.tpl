@@ -6,6 +6,58 @@ panel.app.credentials: the credentials the panel image (web, worker, migrate) re
 {{- end -}}
 
 {{/*
+panel.container.run: `command` and `args` of a long-running container: the component's own (`command`
+only when set, so the image's entrypoint stays otherwise), or diagnosticMode's, which keep the container
+idle for `kubectl exec`. Pass (dict "ctx" $ "command" .Values.web.command "args" .Values.web.args).
+*/}}
+{{- define "panel.container.run" -}}
+{{- $d := .ctx.Values.diagnosticMode -}}
+{{- if $d.enabled -}}
+command:
+  {{- toYaml $d.command | nindent 2 }}
+args:
+  {{- toYaml $d.args | nindent 2 }}
+{{- else -}}
+{{- with .command }}
+command:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+args:
+  {{- toYaml .args | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.container.probes: the probes given (startupProbe, readinessProbe, livenessProbe; empty ones left
+out), none in diagnosticMode (an idle container answers nothing). Pass (dict "ctx" $ "probes" (dict
+"readinessProbe" .Values.web.readinessProbe ...)).
+*/}}
+{{- define "panel.container.probes" -}}
+{{- if not .ctx.Values.diagnosticMode.enabled -}}
+{{- range $name := list "startupProbe" "readinessProbe" "livenessProbe" -}}
+{{- with index $.probes $name }}
+{{ $name }}:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.container.lifecycle: `lifecycle` of a long-running container: the component's lifecycleHooks,
+else the chart's default (may be empty); none in diagnosticMode. Pass (dict "ctx" $ "hooks"
+.Values.web.lifecycleHooks "default" (dict ...)).
+*/}}
+{{- define "panel.container.lifecycle" -}}
+{{- if not .ctx.Values.diagnosticMode.enabled -}}
+{{- with (default .default .hooks) -}}
+lifecycle:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 panel.app.metricsPort: the `metrics` container port of web and worker (METRICS_PORT), none when 0.
 */}}
 {{- define "panel.app.metricsPort" -}}
@@ -93,6 +145,20 @@ panel.app.volumes: the volumes behind panel.app.volumeMounts.
 {{- end -}}
 
 {{/*
+panel.app.initContainers: init containers of web and worker: the schema wait (left out in
+diagnosticMode, so a pod can be debugged while the database is broken), then the user's.
+Pass (dict "ctx" $ "values" .Values.web).
+*/}}
+{{- define "panel.app.initContainers" -}}
+{{- if not .ctx.Values.diagnosticMode.enabled }}
+{{ include "panel.app.waitForSchema" . }}
+{{- end }}
+{{- with .values.initContainers }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
 panel.app.waitForSchema: init container that blocks until the migration Job has brought the schema to
 the revision this image expects (`panel wait-for-schema`). Only the migrate Job migrates.
 */}}
@@ -142,8 +208,7 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
 - name: healthcheck
   image: {{ include "panel.image" (dict "ctx" . "image" $v.image) }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  args:
-    {{- toYaml $v.args | nindent 4 }}
+  {{- include "panel.container.run" (dict "ctx" . "command" $v.command "args" $v.args) | trim | nindent 2 }}
   ports:
     # Not `metrics`: as a web sidecar it shares the pod with web's own metrics port.
     - name: health-metrics
@@ -162,10 +227,12 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
     {{- include "panel.secret.env" (dict "ctx" . "credentials" (include "panel.healthcheck.credentials" . | fromJsonArray)) | nindent 4 }}
   securityContext:
     {{- include "panel.containerSecurityContext" . | nindent 4 }}
-  readinessProbe:
-    {{- toYaml $v.readinessProbe | nindent 4 }}
-  livenessProbe:
-    {{- toYaml $v.livenessProbe | nindent 4 }}
+  {{- with include "panel.container.probes" (dict "ctx" . "probes" (pick $v "readinessProbe" "livenessProbe")) | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- with include "panel.container.lifecycle" (dict "ctx" . "hooks" $v.lifecycleHooks) }}
+  {{- . | nindent 2 }}
+  {{- end }}
   resources:
     {{- toYaml $v.resources | nindent 4 }}
   volumeMounts:

@@ -176,6 +176,16 @@ imagePullSecrets:
 {{- with $ctx.Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}
+{{- with $ctx.Values.schedulerName }}
+schedulerName: {{ . }}
+{{- end }}
+{{- with $ctx.Values.runtimeClassName }}
+runtimeClassName: {{ . }}
+{{- end }}
+{{- with $ctx.Values.hostAliases }}
+hostAliases:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- with (default $ctx.Values.nodeSelector $v.nodeSelector) }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}

@@ -60,6 +60,10 @@ spec:
             - name: backup
               image: {{ include "panel.image" (dict "ctx" $ "image" $b.image) }}
               imagePullPolicy: {{ $.Values.image.pullPolicy }}
+              {{- with $b.command }}
+              command:
+                {{- toYaml . | nindent 16 }}
+              {{- end }}
               args:
                 {{- toYaml $job.args | nindent 16 }}
               env:
