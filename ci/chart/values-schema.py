@@ -40,11 +40,13 @@ ENUMS = {
     "web.service.type": ["ClusterIP", "NodePort", "LoadBalancer"],
     "metrics.serviceMonitor.scheme": ["http", "https"],
     "worker.autoscaling.queueLength.provider": ["auto", "keda", "hpa"],
+    "web.service.externalTrafficPolicy": ["", "Cluster", "Local"],
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
     "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
     "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
+    "web.service.nodePorts.http": {"type": "integer", "minimum": 0, "maximum": 65535},
     "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},
     "web.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
     "worker.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
@@ -56,6 +58,12 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 KEY_SCHEMAS: dict[str, dict[str, Any]] = {
     "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
     "command": {"type": "array", "items": {"type": "string"}},
+    "ipFamilyPolicy": {"type": "string", "enum": ["", "SingleStack", "PreferDualStack", "RequireDualStack"]},
+    "ipFamilies": {"type": "array", "maxItems": 2, "uniqueItems": True, "items": {"enum": ["IPv4", "IPv6"]}},
+    "loadBalancerSourceRanges": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},
+    },
     # Kubernetes quantities by resource name; `limit` or `request` (typos) are refused.
     "resources": {
         "type": "object",

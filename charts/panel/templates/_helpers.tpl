@@ -262,6 +262,19 @@ checksum/secrets: {{ join "\n" $secrets | sha256sum }}
 {{- end -}}
 
 {{/*
+panel.service.ipFamilies: the dual-stack fields of a Service, when set. Pass the service values.
+*/}}
+{{- define "panel.service.ipFamilies" -}}
+{{- with .ipFamilyPolicy }}
+ipFamilyPolicy: {{ . }}
+{{- end }}
+{{- with .ipFamilies }}
+ipFamilies:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
 panel.webUrl: in-cluster URL of the web Service.
 */}}
 {{- define "panel.webUrl" -}}

@@ -114,6 +114,13 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if and (eq (include "panel.worker.autoscaler" .) "keda") $ka.metrics -}}
 {{- $errors = append $errors "worker.autoscaling.metrics: KEDA makes the workers' HPA from its triggers, so HPA metrics cannot be added; leave metrics empty or set queueLength.provider=hpa" -}}
 {{- end -}}
+{{- $ws := $v.web.service -}}
+{{- if and $ws.loadBalancerSourceRanges (ne $ws.type "LoadBalancer") -}}
+{{- $errors = append $errors (printf "web.service.loadBalancerSourceRanges: only a LoadBalancer Service takes them, this one is %s; set web.service.type=LoadBalancer or remove them" $ws.type) -}}
+{{- end -}}
+{{- if and (eq $ws.type "ClusterIP") (or $ws.externalTrafficPolicy $ws.nodePorts.http) -}}
+{{- $errors = append $errors "web.service: externalTrafficPolicy and nodePorts apply to NodePort and LoadBalancer Services; set web.service.type or remove them" -}}
+{{- end -}}
 {{- $zones := include "panel.validate.timeZones" . | splitList "\n" -}}
 {{- $scheduled := dict "backup.timeZone" (ternary $v.backup.timeZone "" $v.backup.enabled) "loadtest.scheduled.timeZone" (ternary $v.loadtest.scheduled.timeZone "" (and $v.loadtest.enabled $v.loadtest.scheduled.enabled)) -}}
 {{- range $key := keys $scheduled | sortAlpha -}}
