@@ -41,6 +41,7 @@ ENUMS = {
     "metrics.serviceMonitor.scheme": ["http", "https"],
     "worker.autoscaling.queueLength.provider": ["auto", "keda", "hpa"],
     "web.service.externalTrafficPolicy": ["", "Cluster", "Local"],
+    "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
@@ -52,6 +53,31 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "worker.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
     "worker.autoscaling.queueLength.targetPerReplica": {"type": "integer", "minimum": 1},
     "extraDeploy": {"type": "array", "items": {"type": ["object", "string"]}},
+    "httpRoute.hostnames": {"type": "array", "items": {"type": "string"}},
+    "ingress.extraHosts": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "path": {"type": "string"},
+                "pathType": {"type": "string", "enum": ["Prefix", "Exact", "ImplementationSpecific"]},
+            },
+        },
+    },
+    "ingress.extraTls": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "hosts": {"type": "array", "items": {"type": "string"}},
+                "secretName": {"type": "string"},
+            },
+        },
+    },
 }
 
 # Rules for a key wherever it appears (every image's digest, every component's resources, ...).

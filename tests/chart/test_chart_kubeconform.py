@@ -89,5 +89,5 @@ def test_crd_kinds_are_rendered_in_a_scenario(rendered_dir: Path) -> None:
     for kind in ("ServiceMonitor", "PrometheusRule", "Certificate"):
         assert f"kind: {kind}" in text
     extras = (rendered_dir / "crd-extras.yaml").read_text()
-    for kind in ("ScaledObject",):
+    for kind in ("ScaledObject", "HTTPRoute"):
         assert f"kind: {kind}" in extras

@@ -282,13 +282,16 @@ panel.webUrl: in-cluster URL of the web Service.
 {{- end -}}
 
 {{/*
-panel.publicUrl: PANEL_URL, from config.url or the first ingress host.
+panel.publicUrl: PANEL_URL, from config.url, the first ingress host, or the first HTTPRoute host name
+(https: Gateways terminate TLS; set config.url otherwise).
 */}}
 {{- define "panel.publicUrl" -}}
 {{- if .Values.config.url -}}
 {{- .Values.config.url -}}
 {{- else if and .Values.ingress.enabled .Values.ingress.hosts -}}
 {{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) (first .Values.ingress.hosts) -}}
+{{- else if and .Values.httpRoute.enabled (default .Values.ingress.hosts .Values.httpRoute.hostnames) -}}
+{{- printf "https://%s" (first (default .Values.ingress.hosts .Values.httpRoute.hostnames)) -}}
 {{- else -}}
 {{- include "panel.webUrl" . -}}
 {{- end -}}

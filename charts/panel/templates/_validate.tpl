@@ -84,6 +84,9 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if and $v.ingress.enabled (not $v.ingress.hosts) -}}
 {{- $errors = append $errors "ingress: ingress.enabled needs at least one host in ingress.hosts" -}}
 {{- end -}}
+{{- if and $v.httpRoute.enabled (not $v.httpRoute.parentRefs) -}}
+{{- $errors = append $errors "httpRoute: an HTTPRoute attaches to a Gateway; set httpRoute.parentRefs, e.g. [{name: public, namespace: gateways}]" -}}
+{{- end -}}
 {{- if and (eq $v.healthcheck.mode "sidecar") (not $v.healthcheck.enabled) -}}
 {{- $errors = append $errors "healthcheck: mode sidecar needs healthcheck.enabled=true" -}}
 {{- end -}}
