@@ -99,6 +99,30 @@ def test_common_labels_and_annotations_reach_every_object(rendered: dict[str, st
     assert not missing, missing
 
 
+NP_COMPONENTS = ("web", "worker", "migrate", "backup", "healthcheck", "loadtest", "test", "database", "redis")
+
+
+def test_every_network_policy_takes_extra_rules(tools: Tools, tmp_path: Path) -> None:
+    marker_in = {"from": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]}
+    marker_out = {"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}]}
+    extras = {
+        "networkPolicy": {
+            "extraIngress": {component: [marker_in] for component in NP_COMPONENTS},
+            "extraEgress": {component: [marker_out] for component in NP_COMPONENTS},
+        }
+    }
+    (tmp_path / "extras.yaml").write_text(yaml.safe_dump(extras))
+    rendered = helm_template(tools, [scenario_files()["everything"], tmp_path / "extras.yaml"])
+    policies = {
+        doc["metadata"]["labels"]["app.kubernetes.io/component"]: doc
+        for doc in by_kind(rendered, "NetworkPolicy")
+    }
+    assert set(policies) == set(NP_COMPONENTS)
+    for component, policy in policies.items():
+        assert marker_in in policy["spec"]["ingress"], component
+        assert marker_out in policy["spec"]["egress"], component
+
+
 def migrate_job_name(tools: Tools, *settings: str) -> str:
     extra = [arg for setting in settings for arg in ("--set", setting)]
     rendered = helm_template(

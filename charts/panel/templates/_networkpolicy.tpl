@@ -127,6 +127,19 @@ load balancer inside the cluster may hand the connection straight to them). Empt
 {{- end -}}
 
 {{/*
+panel.np.only: a policy direction whose rules are only the user's (networkPolicy.extraIngress /
+extraEgress of the component), or `[]` (deny all) without any. Pass (dict "direction" "ingress" "rules" list).
+*/}}
+{{- define "panel.np.only" -}}
+{{- if .rules -}}
+{{ .direction }}:
+  {{- toYaml .rules | nindent 2 }}
+{{- else -}}
+{{ .direction }}: []
+{{- end -}}
+{{- end -}}
+
+{{/*
 panel.np.metadata: metadata + podSelector + policyTypes of a component's NetworkPolicy.
 Pass (dict "ctx" $ "component" "web").
 */}}
