@@ -42,6 +42,7 @@ ENUMS = {
     "worker.autoscaling.queueLength.provider": ["auto", "keda", "hpa"],
     "web.service.externalTrafficPolicy": ["", "Cluster", "Local"],
     "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
+    "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
 }
 OVERRIDES: dict[str, dict[str, Any]] = {
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},

@@ -146,14 +146,36 @@ storageClassName: {{ $class | quote }}
 {{- end -}}
 
 {{/*
-panel.podSecurityContext / panel.containerSecurityContext: the restricted-PSS contexts from values.
+panel.compatibility.openshift: "true" when the security contexts are adapted to OpenShift: with
+global.compatibility.openshift.adaptSecurityContext `force`, or `auto` on a cluster that serves
+security.openshift.io/v1 (Bitnami's meaning).
+*/}}
+{{- define "panel.compatibility.openshift" -}}
+{{- $mode := .Values.global.compatibility.openshift.adaptSecurityContext -}}
+{{- if or (eq $mode "force") (and (eq $mode "auto") (.Capabilities.APIVersions.Has "security.openshift.io/v1")) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.podSecurityContext / panel.containerSecurityContext: the restricted-PSS contexts from values. On
+OpenShift the fixed uid, gid and fsGroup (and seLinuxOptions) are left out: its restricted-v2 SCC assigns
+them from the namespace's range and refuses pods that ask for others.
 */}}
 {{- define "panel.podSecurityContext" -}}
-{{- toYaml .Values.podSecurityContext -}}
+{{- $context := .Values.podSecurityContext -}}
+{{- if include "panel.compatibility.openshift" . -}}
+{{- $context = omit $context "runAsUser" "runAsGroup" "fsGroup" "seLinuxOptions" -}}
+{{- end -}}
+{{- toYaml $context -}}
 {{- end -}}
 
 {{- define "panel.containerSecurityContext" -}}
-{{- toYaml .Values.containerSecurityContext -}}
+{{- $context := .Values.containerSecurityContext -}}
+{{- if include "panel.compatibility.openshift" . -}}
+{{- $context = omit $context "runAsUser" "runAsGroup" "seLinuxOptions" -}}
+{{- end -}}
+{{- toYaml $context -}}
 {{- end -}}
 
 {{/*
