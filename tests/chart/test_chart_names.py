@@ -113,8 +113,9 @@ def references(doc: dict[str, Any]) -> list[tuple[str, str]]:
                 value = str(variable.get("value", ""))
                 if variable["name"] == "LOADTEST_MASTER_HOST":
                     refs.append(("Service", value))
-                elif value.startswith("http://") and ".svc" in value:
-                    refs.append(("Service", (urlsplit(value).hostname or "").split(".")[0]))
+                elif value.startswith("http://") and "." not in (urlsplit(value).hostname or "."):
+                    # In-cluster URLs name the Service alone (it resolves in the pod's namespace).
+                    refs.append(("Service", urlsplit(value).hostname or ""))
     if doc["kind"] == "Secret":
         for key in ("database-url", "redis-url"):
             url = doc.get("stringData", {}).get(key, "")

@@ -297,10 +297,12 @@ ipFamilies:
 {{- end -}}
 
 {{/*
-panel.webUrl: in-cluster URL of the web Service.
+panel.webUrl: in-cluster URL of the web Service. The bare Service name resolves in the pod's own
+namespace (its first DNS search domain), so the manifests do not depend on the namespace they were
+rendered for: the kustomize base (deploy/kustomize) can be applied to any namespace.
 */}}
 {{- define "panel.webUrl" -}}
-{{- printf "http://%s.%s.svc:%v" (include "panel.objectName" (dict "ctx" . "suffix" "web")) .Release.Namespace .Values.web.service.port -}}
+{{- printf "http://%s:%v" (include "panel.objectName" (dict "ctx" . "suffix" "web")) .Values.web.service.port -}}
 {{- end -}}
 
 {{/*
