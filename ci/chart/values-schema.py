@@ -44,6 +44,16 @@ ENUMS = {
     "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
     "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
 }
+
+
+def closed_list(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """A list of objects with only these keys (a typo in a key is refused)."""
+    item: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        item["required"] = required
+    return {"type": "array", "items": item}
+
+
 OVERRIDES: dict[str, dict[str, Any]] = {
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
     "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
@@ -55,30 +65,17 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "worker.autoscaling.queueLength.targetPerReplica": {"type": "integer", "minimum": 1},
     "extraDeploy": {"type": "array", "items": {"type": ["object", "string"]}},
     "httpRoute.hostnames": {"type": "array", "items": {"type": "string"}},
-    "ingress.extraHosts": {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "path": {"type": "string"},
-                "pathType": {"type": "string", "enum": ["Prefix", "Exact", "ImplementationSpecific"]},
-            },
+    "ingress.extraHosts": closed_list(
+        {
+            "name": {"type": "string", "minLength": 1},
+            "path": {"type": "string"},
+            "pathType": {"type": "string", "enum": ["Prefix", "Exact", "ImplementationSpecific"]},
         },
-    },
-    "ingress.extraTls": {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "hosts": {"type": "array", "items": {"type": "string"}},
-                "secretName": {"type": "string"},
-            },
-        },
-    },
+        required=["name"],
+    ),
+    "ingress.extraTls": closed_list(
+        {"hosts": {"type": "array", "items": {"type": "string"}}, "secretName": {"type": "string"}}
+    ),
 }
 
 # Rules for a key wherever it appears (every image's digest, every component's resources, ...).
@@ -102,19 +99,14 @@ KEY_SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
     # EnvVar items: a name, and a value or valueFrom.
-    "extraEnv": {
-        "type": "array",
-        "items": {
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": False,
-            "properties": {
-                "name": {"type": "string", "minLength": 1},
-                "value": {"type": "string"},
-                "valueFrom": {"type": "object"},
-            },
+    "extraEnv": closed_list(
+        {
+            "name": {"type": "string", "minLength": 1},
+            "value": {"type": "string"},
+            "valueFrom": {"type": "object"},
         },
-    },
+        required=["name"],
+    ),
     # A PDB's maxUnavailable: at least 1 (or 1-100 %); 0 would block every node drain.
     "maxUnavailable": {
         "anyOf": [
