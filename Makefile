@@ -37,7 +37,7 @@ kustomize: setup ## Regenerate deploy/kustomize (the kustomize base and overlays
 lint: ## ruff and mypy over all Python
 	@uv run --frozen ruff check .
 	@uv run --frozen ruff format --check .
-	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src \
+	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src libs/service-settings/src \
 	  services/panel/benchmarks services/backup/benchmarks services/healthcheck/benchmarks loadtest/benchmarks tests
 
 e2e: setup ## Prove the chart on a real Kubernetes control plane (built once from Go modules)
