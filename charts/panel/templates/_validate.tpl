@@ -117,6 +117,9 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if and (eq (include "panel.worker.autoscaler" .) "keda") $ka.metrics -}}
 {{- $errors = append $errors "worker.autoscaling.metrics: KEDA makes the workers' HPA from its triggers, so HPA metrics cannot be added; leave metrics empty or set queueLength.provider=hpa" -}}
 {{- end -}}
+{{- if has (int $v.metrics.port) (list 8000 9117) -}}
+{{- $errors = append $errors (printf "metrics.port: %v is taken (8000 is the app port, 9117 the exporter's); pick another, e.g. 9102, or 0 for no metrics listener" $v.metrics.port) -}}
+{{- end -}}
 {{- $ws := $v.web.service -}}
 {{- if and $ws.loadBalancerSourceRanges (ne $ws.type "LoadBalancer") -}}
 {{- $errors = append $errors (printf "web.service.loadBalancerSourceRanges: only a LoadBalancer Service takes them, this one is %s; set web.service.type=LoadBalancer or remove them" $ws.type) -}}

@@ -31,7 +31,9 @@ metadata:
   {{- include "panel.metadata" (dict "ctx" $ "component" "backup" "name" $name) | nindent 2 }}
 spec:
   schedule: {{ $job.schedule | quote }}
-  timeZone: {{ $b.timeZone | quote }}
+  {{- with $b.timeZone }}
+  timeZone: {{ . | quote }}
+  {{- end }}
   # Two runs of the same backup must never overlap (one would read a half-written state).
   concurrencyPolicy: Forbid
   startingDeadlineSeconds: {{ $b.startingDeadlineSeconds }}
