@@ -9,7 +9,7 @@ WORKERS ?= 0
 PANEL_URL ?= http://127.0.0.1:8000
 
 .PHONY: help setup tools up test test-python lint e2e images test-images bench bench-panel bench-backup \
-        bench-health bench-loadtest loadtest
+        bench-health bench-loadtest loadtest kustomize
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ tools: ## Build the pinned chart toolchain (Helm 3/4, ct, kubeconform, ...) into
 test-python: ## Run the pytest suites (panel, backup, healthcheck, loadtest, chart static tier)
 	@uv run --frozen pytest -m "not e2e and not images" $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+kustomize: setup ## Regenerate deploy/kustomize (the kustomize base and overlays) from charts/panel
+	@bash ci/tools.sh >/dev/null
+	@uv run --frozen python ci/chart/kustomize.py
 
 lint: ## ruff and mypy over all Python
 	@uv run --frozen ruff check .

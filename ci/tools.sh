@@ -33,6 +33,8 @@ HELM_DOCS_VERSION="v1.14.2"
 CHECKOV_VERSION="3.3.30"
 PROMETHEUS_OPERATOR_VERSION="v0.85.0"  # source of the ServiceMonitor / PrometheusRule CRDs
 CERT_MANAGER_VERSION="v1.21.2"         # source of the Certificate CRD
+GATEWAY_API_VERSION="v1.6.0"           # source of the HTTPRoute CRD (v1.7 needs Go 1.27)
+KEDA_VERSION="v2.21.0"                 # source of the ScaledObject CRD
 VERSITYGW_VERSION="v1.8.0"             # a real S3 gateway over a folder: the backup suite's second S3 server
 
 log() { printf '==> %s\n' "$*" >&2; }
@@ -158,16 +160,20 @@ cat "$lines"/helm3 "$lines"/helm4 "$lines"/kubeconform "$lines"/kube-score "$lin
 # Kubernetes JSON schemas (1.30-1.37) from the kubernetes-validate wheel + CRD schemas, kubeconform layout.
 kv_version="$(cd "$REPO_ROOT" && uv run --frozen python -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))')"
 script_hash="$(sha256sum "$REPO_ROOT/ci/kube-schemas.py" | cut -c1-12)"
-schema_dir="$CACHE/kube-schemas-$kv_version-po$PROMETHEUS_OPERATOR_VERSION-cm$CERT_MANAGER_VERSION-$script_hash"
+schema_dir="$CACHE/kube-schemas-$kv_version-po$PROMETHEUS_OPERATOR_VERSION-cm$CERT_MANAGER_VERSION-gw$GATEWAY_API_VERSION-keda$KEDA_VERSION-$script_hash"
 if [[ ! -f "$schema_dir/.complete" ]]; then
   log "converting Kubernetes schemas (kubernetes-validate $kv_version) and CRDs for kubeconform"
   po_dir="$(go_module_dir github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION")"
   cm_dir="$(go_module_dir github.com/cert-manager/cert-manager "$CERT_MANAGER_VERSION")"
+  gw_dir="$(go_module_dir sigs.k8s.io/gateway-api "$GATEWAY_API_VERSION")"
+  keda_dir="$(go_module_dir github.com/kedacore/keda/v2 "$KEDA_VERSION")"
   rm -rf "$schema_dir"
   (cd "$REPO_ROOT" && uv run --frozen python ci/kube-schemas.py --out "$schema_dir" \
     --crd "$po_dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
     --crd "$po_dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
-    --crd "$cm_dir/deploy/crds/cert-manager.io_certificates.yaml") >&2
+    --crd "$cm_dir/deploy/crds/cert-manager.io_certificates.yaml" \
+    --crd "$gw_dir/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" \
+    --crd "$keda_dir/config/crd/bases/keda.sh_scaledobjects.yaml") >&2
   touch "$schema_dir/.complete"
 fi
 printf 'kube-schemas=%s\n' "$schema_dir"
