@@ -231,6 +231,7 @@ def worker(burst: bool) -> None:
     SIGTERM or Ctrl-C stops it gracefully: the current job finishes first.
     """
     settings = _settings()
+    import redis
     from rq import Worker
 
     from panel import jobs
@@ -244,7 +245,10 @@ def worker(burst: bool) -> None:
         os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
         if not burst:
             jobs.ensure_periodic(res.redis, settings.check_interval_seconds)
-        rq_worker = Worker([jobs.queue(res.redis)], connection=res.redis)
+        # RQ gets a connection of its own: it raises the socket timeout of its connection to fit
+        # its blocking dequeue, and the app's client must keep its short REDIS_TIMEOUT_SECONDS.
+        rq_connection = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        rq_worker = Worker([jobs.queue(rq_connection)], connection=rq_connection)
         rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
 
 
