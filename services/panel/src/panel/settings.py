@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     login_rate_window_seconds: int = Field(default=300, ge=1)
     check_timeout_seconds: float = Field(default=5.0, gt=0)
     check_interval_seconds: int = Field(default=300, ge=0)  # 0 disables periodic checks
+    # Probes in flight at once in a check-all round (one worker process); each holds one socket.
+    check_concurrency: int = Field(default=200, ge=1, le=5000)
     check_history_days: int = Field(default=30, ge=1)  # check results older than this are pruned
 
     uploads_dir: Path = Path("var/uploads")
