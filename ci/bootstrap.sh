@@ -16,6 +16,9 @@ declare -A APT_PACKAGES=(
   [/usr/bin/wrk]=wrk
   [/usr/bin/promtool]=prometheus
   [/usr/bin/setpriv]=util-linux
+  [/usr/sbin/nginx]=nginx
+  [/usr/sbin/iptables]=iptables
+  [/usr/sbin/ip]=iproute2
 )
 
 missing=()
