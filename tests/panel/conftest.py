@@ -63,6 +63,7 @@ def make_settings_env() -> dict[str, str]:
         "JWT_SECRET": TEST_SECRET[::-1],
         "CHECK_INTERVAL_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
+        "METRICS_PORT": "0",  # tests that scrape set a free port of their own
     }
 
 

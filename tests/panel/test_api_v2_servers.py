@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from panel import metrics
 from panel_helpers import body
 
 Headers = Callable[[str], dict[str, str]]
@@ -179,9 +180,9 @@ def test_etag_and_cache_invalidation(client: FlaskClient, auth_headers: Headers,
     assert summary.headers["X-Cache"] == "miss"
     assert client.get("/api/v2/summary", headers=admin).headers["X-Cache"] == "hit"
 
-    metrics = client.get("/metrics").get_data(as_text=True)
-    assert 'panel_cache_hits_total{endpoint="servers"}' in metrics
-    assert 'panel_cache_misses_total{endpoint="summary"}' in metrics
+    exposition = metrics.exposition()[0].decode()
+    assert 'panel_cache_hits_total{endpoint="servers"}' in exposition
+    assert 'panel_cache_misses_total{endpoint="summary"}' in exposition
 
 
 def test_a_cached_signed_in_read_costs_one_redis_round_trip(

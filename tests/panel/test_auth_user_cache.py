@@ -54,6 +54,10 @@ def test_role_changes_and_disabling_through_the_api_count_on_the_next_request_in
 
     promoted = client_a.patch(f"/api/v2/users/{vera.id}", json={"role": "operator"}, headers=admin)
     assert promoted.status_code == 200
+    # A role change is a credential change (panel.credentials): the old token ends in every worker.
+    stale = client_b.get(PROBE, headers=viewer)
+    assert stale.status_code == 401 and "sign in again" in stale.get_json()["detail"]
+    viewer = bearer(token_pair(client_b, "vera")["access_token"])
     assert client_b.get(PROBE, headers=viewer).get_json()["role"] == "operator"
     assert client_b.post(WRITE, headers=viewer).status_code == 200
 

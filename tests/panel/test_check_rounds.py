@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from panel import jobs
@@ -22,6 +23,7 @@ from panel.extensions import db, resources
 from panel.metrics import CHECK_ROUNDS_SKIPPED
 from panel.models import Server
 from panel_helpers import body, make_settings, migrate, run_jobs
+from support.servers import free_port
 from test_jobs import start_http
 
 Headers = Callable[[str], dict[str, str]]
@@ -142,6 +144,7 @@ def worker_app(postgres_database: str, redis_url: str) -> Iterator[Flask]:
 def test_check_now_finishes_while_a_round_drains_on_one_worker(
     worker_app: Flask, postgres_database: str, redis_url: str, make_settings_env: dict[str, str]
 ) -> None:
+    metrics_port = free_port()
     slow_http, slow_port = start_http(delay=2.0)
     fast_http, fast_port = start_http()
     # 60 servers answering after 2 s, 4 at a time: the round takes about 30 s.
@@ -154,6 +157,8 @@ def test_check_now_finishes_while_a_round_drains_on_one_worker(
         "REDIS_URL": redis_url,
         "CHECK_CONCURRENCY": "4",
         "CHECK_TIMEOUT_SECONDS": "10",
+        "METRICS_PORT": str(metrics_port),
+        "METRICS_ADDRESS": "127.0.0.1",
     }
     worker = subprocess.Popen([sys.executable, "-m", "panel.cli", "worker"], env=env)
     try:
@@ -169,6 +174,8 @@ def test_check_now_finishes_while_a_round_drains_on_one_worker(
         assert progress is not None and progress["state"] == "running", progress
         assert progress["done"] < progress["total"]
         assert check_now.return_value()["up"] is True
+        scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
+        assert 'panel_checks_total{result="up"}' in scraped  # the worker serves its own metrics (C2)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(60) == 0
         stopped = rounds.progress(connection, round_job.id)

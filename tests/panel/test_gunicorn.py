@@ -1,4 +1,5 @@
-"""`panel web` under real gunicorn with two workers: /metrics adds up every worker's requests."""
+"""`panel web` under real gunicorn with two workers: /metrics on METRICS_PORT adds up every worker's
+requests, and the app port serves no /metrics (contract C2)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_two_workers_share_one_metrics_view(
     postgres_database: str, redis_url: str, make_settings_env: dict[str, str], tmp_path: Path
 ) -> None:
     migrate(postgres_database)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")  # left over from a previous run
@@ -35,6 +36,8 @@ def test_two_workers_share_one_metrics_view(
         "WEB_CONCURRENCY": "2",
         "WEB_BIND": f"127.0.0.1:{port}",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "METRICS_PORT": str(metrics_port),
+        "METRICS_ADDRESS": "127.0.0.1",
     }
     web = subprocess.Popen(
         [sys.executable, "-m", "panel.cli", "web"], env=env, stderr=subprocess.PIPE, text=True
@@ -64,10 +67,11 @@ def test_two_workers_share_one_metrics_view(
         assert len(pids) >= 2, "only one gunicorn worker ever answered"
         # Each scrape may be served by either worker; all must report the total of both.
         for _ in range(6):
-            text = requests.get(f"{base}/metrics", headers={"Connection": "close"}, timeout=30).text
+            text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
             match = LIVEZ_200.search(text)
             assert match is not None, text[:500]
             assert float(match.group(1)) == sent
+        assert requests.get(f"{base}/metrics", timeout=30).status_code == 404
         ready = requests.get(f"{base}/readyz", timeout=30)
         assert ready.status_code == 200, ready.text
         assert ready.headers["X-Request-ID"]

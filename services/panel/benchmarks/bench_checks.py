@@ -243,7 +243,10 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
             fast_id = db().query(Server.id).filter(Server.name == "fast").scalar()
             cpu_before = cpu_seconds(worker.pid)
             round_job = jobs.enqueue_check_all()
+            deadline = time.monotonic() + 120
             while (rounds.progress(connection, round_job.id) or {}).get("state") != "running":
+                if time.monotonic() > deadline or round_job.get_status(refresh=True) == "failed":
+                    raise SystemExit(f"error: the round did not start: {jobs.describe(round_job)}")
                 time.sleep(0.05)
             periodic = jobs.queue(connection).enqueue(
                 jobs.periodic_check_all, meta={"kind": "periodic_check_all"}
@@ -263,9 +266,10 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
 
             asker = threading.Thread(target=ask_check_now, daemon=True)
             asker.start()
+            deadline = time.monotonic() + 3 * INTERVAL_SECONDS
             while True:
                 progress = rounds.progress(connection, round_job.id) or {}
-                if progress.get("state") != "running":
+                if progress.get("state") != "running" or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
             cpu_used = cpu_seconds(worker.pid) - cpu_before

@@ -9,6 +9,7 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, scoped_session
 
+from panel import credentials
 from panel.db import make_engine, make_session_factory
 from panel.redis_guard import guarded_client
 from panel.settings import Settings
@@ -35,6 +36,7 @@ class Resources:
         sessions = make_session_factory(engine)
         users = UserCache(client, settings.auth_cache_ttl_seconds)
         users.watch(sessions.session_factory)
+        credentials.watch(sessions.session_factory)
         return cls(settings, engine, sessions, client, users)
 
 

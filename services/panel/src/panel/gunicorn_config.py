@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from panel.metrics import mark_process_dead
+from panel.metrics import mark_process_dead, serve
 from panel.settings import load_settings
 
 _settings = load_settings()
@@ -48,6 +48,11 @@ logconfig_dict: dict[str, Any] = {
         "alembic": {"level": "WARNING"},
     },
 }
+
+
+def when_ready(_server: Any) -> None:
+    # The master serves /metrics for every worker (multiprocess files) on METRICS_PORT, not the app port.
+    serve(_settings.metrics_port, _settings.metrics_address)
 
 
 def child_exit(_server: Any, worker: Any) -> None:

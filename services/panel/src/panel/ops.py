@@ -1,4 +1,7 @@
-"""Operations endpoints: /livez (the process answers), /readyz (database + Redis), /metrics."""
+"""Operations endpoints: /livez (the process answers), /readyz (database + Redis).
+
+Metrics are not served here but on their own port (``panel.metrics.serve``, contract C2).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from panel import metrics, schema
+from panel import schema
 from panel.extensions import Resources, resources
 
 bp = Blueprint("ops", __name__)
@@ -58,9 +61,3 @@ def readyz() -> tuple[Response, int]:
             checks[name] = f"unavailable ({type(exc).__name__})"
     ready = all(value == "ok" for value in checks.values())
     return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
-
-
-@bp.get("/metrics")
-def metrics_endpoint() -> Response:
-    body, content_type = metrics.exposition()
-    return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)

@@ -1,13 +1,13 @@
 """A short-lived Redis cache of each user's auth state, so a signed-in request needs no database.
 
-The per-request loader needs only (id, username, role, is_active). Entries live under a key that
-embeds a users *generation*; every committed change to a ``User`` row made through the ORM (API,
-CLI, OIDC provisioning, sign-in stamps, bulk ``query(User).update()``) bumps the generation after
-the commit, so disabling a user or changing a role counts from the very next request, in every
-worker. The generation is read before the database when filling the cache, so an entry computed
-from pre-commit data lands under an already-stale key. Changes made outside the ORM (raw SQL in
-psql) are picked up when the entry expires (``AUTH_CACHE_TTL_SECONDS``). A Redis outage degrades to
-a database lookup on every request; it never fails one.
+The per-request loader needs only (id, username, role, is_active, credential generation). Entries
+live under a key that embeds a users *generation*; every committed change to a ``User`` row made
+through the ORM (API, CLI, OIDC provisioning, sign-in stamps, bulk ``query(User).update()``) bumps
+the generation after the commit, so disabling a user or changing a role counts from the very next
+request, in every worker. The generation is read before the database when filling the cache, so an
+entry computed from pre-commit data lands under an already-stale key. Changes made outside the ORM
+(raw SQL in psql) are picked up when the entry expires (``AUTH_CACHE_TTL_SECONDS``). A Redis outage
+degrades to a database lookup on every request; it never fails one.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from panel.models import User
 from panel.redis_lookup import Found, Lookup, lookup_many
 
 GENERATION_KEY = "panel:auth:users-generation"
-_ENTRY_PREFIX = "panel:auth:user:"
+_ENTRY_PREFIX = "panel:auth:user2:"  # "2": entries carry credential_generation
 _CHANGED = "panel_users_changed"  # Session.info flag: a User row changed in this transaction
 log = logging.getLogger(__name__)
 
@@ -39,10 +39,17 @@ class AuthenticatedUser:
     username: str
     role: str
     is_active: bool
+    credential_generation: int = 0  # see panel.credentials
 
     @classmethod
     def of(cls, user: User) -> AuthenticatedUser:
-        return cls(id=user.id, username=user.username, role=user.role, is_active=user.is_active)
+        return cls(
+            id=user.id,
+            username=user.username,
+            role=user.role,
+            is_active=user.is_active,
+            credential_generation=user.credential_generation or 0,
+        )
 
 
 class UserCache:
