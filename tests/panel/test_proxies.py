@@ -30,8 +30,14 @@ ALICE_HOME, ATTACKER, FORGER = "127.0.0.4", "127.0.0.3", "127.0.0.5"
 
 
 def _request(
-    port: int, method: str, path: str, source: str, body: dict[str, Any] | None = None, **headers: str
+    port: int,
+    method: str,
+    path: str,
+    source: str,
+    body: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
+    headers = headers or {}
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60, source_address=(source, 0))
     try:
         payload = json.dumps(body).encode() if body is not None else None
@@ -45,10 +51,9 @@ def _request(
         connection.close()
 
 
-def _sign_in(port: int, source: str, password: str, **headers: str) -> int:
-    status, _, _ = _request(
-        port, "POST", "/api/v2/auth/token", source, {"username": "alice", "password": password}, **headers
-    )
+def _sign_in(port: int, source: str, password: str, headers: dict[str, str] | None = None) -> int:
+    credentials = {"username": "alice", "password": password}
+    status, _, _ = _request(port, "POST", "/api/v2/auth/token", source, credentials, headers)
     return status
 
 
@@ -104,13 +109,13 @@ def test_clients_behind_the_proxy_are_told_apart_and_forgery_is_ignored(web_behi
     assert _sign_in(proxy.port, ALICE_HOME, PASSWORD) == 200
 
     # An attacker behind the same proxy, pretending to be alice's address: only they are throttled.
-    statuses = [_sign_in(proxy.port, ATTACKER, "wrong", **{"X-Forwarded-For": ALICE_HOME}) for _ in range(4)]
+    statuses = [_sign_in(proxy.port, ATTACKER, "wrong", {"X-Forwarded-For": ALICE_HOME}) for _ in range(4)]
     assert statuses == [401, 401, 401, 429]
     assert _sign_in(proxy.port, ALICE_HOME, PASSWORD) == 200
 
     # A client reaching gunicorn directly cannot claim another address either.
     for _ in range(4):
-        _sign_in(port, FORGER, "wrong", **{"X-Forwarded-For": ALICE_HOME})
+        _sign_in(port, FORGER, "wrong", {"X-Forwarded-For": ALICE_HOME})
     assert _sign_in(proxy.port, ALICE_HOME, PASSWORD) == 200
 
     app = create_app(make_settings(database_url, "redis://127.0.0.1:1/0"))
@@ -130,5 +135,5 @@ def test_hsts_only_when_a_trusted_proxy_says_https(web_behind_nginx: Any) -> Non
     assert through_tls["Strict-Transport-Security"].startswith("max-age=")
     _, plain, _ = _request(proxy.port, "GET", "/livez", ALICE_HOME)
     assert "Strict-Transport-Security" not in plain
-    _, forged, _ = _request(port, "GET", "/livez", FORGER, **{"X-Forwarded-Proto": "https"})
+    _, forged, _ = _request(port, "GET", "/livez", FORGER, headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in forged
