@@ -6,8 +6,11 @@ writes its samples under PROMETHEUS_MULTIPROC_DIR, and a dead worker's live gaug
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
+
+from gunicorn import util
 
 from panel.metrics import mark_process_dead, serve
 from panel.settings import load_settings
@@ -48,6 +51,26 @@ logconfig_dict: dict[str, Any] = {
         "alembic": {"level": "WARNING"},
     },
 }
+
+
+def problem_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own error answers (malformed request line, headers too large: 400, 414, 431, ...) as
+    RFC 9457 problem+json, like every answer of the app, instead of gunicorn's HTML page."""
+    body = json.dumps(
+        {"type": "about:blank", "title": reason, "status": status_int, "detail": mesg[:500]},
+        ensure_ascii=True,
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/problem+json\r\nX-Content-Type-Options: nosniff\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+# gunicorn offers no hook for these answers; its workers call util.write_error at call time, so
+# replacing it here (the config module loads in the master, before any worker forks) covers them all.
+util.write_error = problem_error
 
 
 def when_ready(_server: Any) -> None:
