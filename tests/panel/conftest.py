@@ -76,8 +76,7 @@ def settings(migrated_database: str, redis_url: str) -> Settings:
 def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings)
     yield application
-    application.extensions["panel"].engine.dispose()
-    application.extensions["panel"].redis.close()
+    application.extensions["panel"].close()
 
 
 @pytest.fixture

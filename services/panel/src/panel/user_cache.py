@@ -22,6 +22,7 @@ import redis
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, sessionmaker
 
+from panel import generations
 from panel.models import User
 from panel.redis_lookup import Found, Lookup, lookup_many
 
@@ -53,9 +54,14 @@ class AuthenticatedUser:
 
 
 class UserCache:
-    def __init__(self, client: redis.Redis, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, ttl_seconds: int, watcher: generations.Watcher | None = None
+    ) -> None:
         self._client = client
         self._ttl = ttl_seconds
+        # In-process copies under generation-embedding keys (see panel.generations): a hit needs no Redis.
+        self._watcher = watcher
+        self._local: generations.Local[AuthenticatedUser] = generations.Local(4096, max(ttl_seconds, 1))
 
     def get(
         self,
@@ -72,6 +78,11 @@ class UserCache:
         if self._ttl <= 0:
             return _state(load(user_id))
         own = Lookup(GENERATION_KEY, _ENTRY_PREFIX, f":{user_id}")
+        generation = self._watcher.current(GENERATION_KEY) if self._watcher else None
+        if generation is not None:
+            local = self._local.get(own.prefix + generation + own.suffix)
+            if local is not None:
+                return local
         try:
             entry, *others = lookup_many(self._client, [own, *also])
         except redis.RedisError:
@@ -80,9 +91,12 @@ class UserCache:
         if found_also is not None:
             found_also.update(zip(also, others, strict=True))
         if entry.value is not None:
-            return AuthenticatedUser(**json.loads(entry.value))
+            cached = AuthenticatedUser(**json.loads(entry.value))
+            self._local.put(entry.key, cached)
+            return cached
         state = _state(load(user_id))
         if state is not None:
+            self._local.put(entry.key, state)
             try:
                 self._client.set(entry.key, json.dumps(asdict(state)), ex=self._ttl)
             except redis.RedisError:
@@ -92,9 +106,12 @@ class UserCache:
     def invalidate(self) -> None:
         """Make every cached auth state stale (called after a commit that changed a user)."""
         try:
-            self._client.incr(GENERATION_KEY)
+            value = generations.bump(self._client, GENERATION_KEY)
         except redis.RedisError:
             log.warning("user cache invalidation failed: Redis unreachable")
+            return
+        if self._watcher is not None:
+            self._watcher.observe(GENERATION_KEY, value)
 
     def watch(self, factory: sessionmaker[Session]) -> None:
         """Invalidate after every commit of a session from ``factory`` that changed a User row."""
