@@ -52,7 +52,8 @@ def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> 
 def test_a_round_reports_progress_and_completion(
     app: Flask, client: FlaskClient, auth_headers: Headers
 ) -> None:
-    with socket_listening() as up_port:
+    accepting, up_port = start_http()  # accepts every connection (a bare listen() queue would fill)
+    try:
         _add_servers(app, 150, up_port, prefix="up")
         _add_servers(app, 50, closed_port(), prefix="down")
         admin = auth_headers("admin")
@@ -60,6 +61,8 @@ def test_a_round_reports_progress_and_completion(
         queued = body(client.get(accepted["status_url"], headers=admin))
         assert queued["status"] == "queued" and queued["kind"] == "check_all"
         run_jobs(app)
+    finally:
+        accepting.shutdown()
     done = body(client.get(accepted["status_url"], headers=admin))
     assert done["status"] == "finished" and done["ended_at"]
     result = done["result"]
@@ -110,19 +113,6 @@ def test_a_round_whose_worker_died_is_reported_failed(
 
 
 # ---- a real `panel worker` process ----
-
-
-class socket_listening:
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        return int(self.sock.getsockname()[1])
-
-    def __exit__(self, *_exc: object) -> None:
-        self.sock.close()
 
 
 def closed_port() -> int:

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from gunicorn import util
+from gunicorn import glogging, util
 
 from panel.metrics import mark_process_dead, serve
 from panel.settings import load_settings
@@ -29,6 +29,9 @@ worker_tmp_dir = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa:
 # gunicorn 24+ opens a control socket under $HOME by default; the image's root filesystem is read-only.
 control_socket_disable = True
 accesslog = None  # the app writes one JSON line per request, with its request id
+# gunicorn formats an access line for every request whenever logconfig_dict is set, even for a
+# disabled logger (a few % of a cached request); this logger class skips it.
+logger_class = "panel.gunicorn_config.AppLogsAccess"
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 logconfig_dict: dict[str, Any] = {
@@ -51,6 +54,13 @@ logconfig_dict: dict[str, Any] = {
         "alembic": {"level": "WARNING"},
     },
 }
+
+
+class AppLogsAccess(glogging.Logger):
+    """gunicorn's logger without its access log: the app's panel.access line is the only one."""
+
+    def access(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
 
 
 def problem_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
