@@ -28,6 +28,21 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 
 log = logging.getLogger(__name__)
 
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+
+
+def ensure_multiprocess_dir() -> None:
+    """Create ``PROMETHEUS_MULTIPROC_DIR`` when it is set but missing (a fresh emptyDir has none)."""
+    directory = multiprocess_dir()
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+
+
+# Before any metric exists: a metric without labels writes its file as soon as it is defined.
+ensure_multiprocess_dir()
+
 HTTP_REQUESTS = Counter(
     "panel_http_requests_total",
     "HTTP requests answered, by endpoint, method and status code.",
@@ -48,6 +63,11 @@ CHECK_ROUND_SECONDS = Histogram(
     "Time a check-all round took, from loading the servers to storing the last result.",
     buckets=(1, 5, 10, 30, 60, 120, 180, 240, 300, 450, 600, 900),
 )
+CHECK_ROUNDS = Counter(
+    "panel_check_rounds_total",
+    "Check-all rounds run, by trigger (manual|periodic) and how they ended (finished|interrupted).",
+    ["trigger", "state"],
+)
 CHECK_ROUNDS_SKIPPED = Counter(
     "panel_check_rounds_skipped_total",
     "Check-all rounds not started because the previous round was still running, by trigger.",
@@ -57,10 +77,6 @@ CACHE_HITS = Counter("panel_cache_hits_total", "Responses served from the Redis 
 CACHE_MISSES = Counter(
     "panel_cache_misses_total", "Responses computed because the cache missed.", ["endpoint"]
 )
-
-
-def multiprocess_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
 def exposition() -> tuple[bytes, str]:

@@ -30,7 +30,7 @@ from panel.checks import history, rounds
 from panel.checks.history import CheckOutcome
 from panel.checks.probes import Target, http_client, probe
 from panel.extensions import Resources
-from panel.metrics import CHECK_ROUND_SECONDS, CHECKS_DONE
+from panel.metrics import CHECK_ROUND_SECONDS, CHECK_ROUNDS, CHECKS_DONE
 from panel.models import Server
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class CheckEngine:
         if lease is None:
             raise RoundRunning(rounds.running_round(self._res.redis))
         rounds.start(self._res.redis, round_id, trigger)
-        future = asyncio.run_coroutine_threadsafe(self._round(round_id, lease), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._round(round_id, trigger, lease), self._loop)
         self._rounds[round_id] = future
         future.add_done_callback(lambda _f: self._rounds.pop(round_id, None))
 
@@ -105,7 +105,7 @@ class CheckEngine:
         async with self._now_slots:
             return await probe(target, timeout, self._now_client)
 
-    async def _round(self, round_id: str, lease: Lock) -> None:
+    async def _round(self, round_id: str, trigger: str, lease: Lock) -> None:
         loop = asyncio.get_running_loop()
         settings = self._res.settings
         started = time.perf_counter()
@@ -141,6 +141,7 @@ class CheckEngine:
             self._tasks.pop(round_id, None)
             elapsed = time.perf_counter() - started
             CHECK_ROUND_SECONDS.observe(elapsed)
+            CHECK_ROUNDS.labels(trigger, state).inc()
             with contextlib.suppress(redis.RedisError):
                 rounds.finish(self._res.redis, round_id, state, error)
             with contextlib.suppress(redis.RedisError, Exception):
