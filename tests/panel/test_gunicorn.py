@@ -46,15 +46,7 @@ def test_two_workers_share_one_metrics_view(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_port(port, timeout=60)
-        deadline = time.monotonic() + 180  # workers import the app after binding; slow on a busy machine
-        while True:
-            try:
-                requests.get(f"{base}/readyz", timeout=30)  # not /livez: that one is counted below
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline and web.poll() is None, "gunicorn never answered"
-                time.sleep(0.5)
+        _wait_answering(port, web)
         time.sleep(0.5)
         assert not (metrics_dir / "counter_999999.db").exists(), "stale metric files must be cleared"
         sent = 0
@@ -78,13 +70,30 @@ def test_two_workers_share_one_metrics_view(
         assert ready.status_code == 200, ready.text
         assert ready.headers["X-Request-ID"]
     finally:
-        web.send_signal(signal.SIGTERM)
-        try:
-            web.wait(30)
-        except subprocess.TimeoutExpired:
-            web.kill()
-            web.wait()
+        _stop(web)
     assert web.returncode == 0, web.stderr.read() if web.stderr else ""
+
+
+def _wait_answering(port: int, web: subprocess.Popen[str]) -> None:
+    """Until gunicorn answers (its workers import the app after binding; slow on a busy machine)."""
+    wait_for_port(port, timeout=60)
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30)  # not /livez: counted elsewhere
+            return
+        except requests.RequestException:
+            assert time.monotonic() < deadline and web.poll() is None, "gunicorn never answered"
+            time.sleep(0.5)
+
+
+def _stop(web: subprocess.Popen[str]) -> None:
+    web.send_signal(signal.SIGTERM)
+    try:
+        web.wait(30)
+    except subprocess.TimeoutExpired:
+        web.kill()
+        web.wait()
 
 
 def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -120,15 +129,7 @@ def test_gunicorn_errors_are_problem_json_and_each_request_is_logged_once(
         [sys.executable, "-m", "panel.cli", "web"], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for_port(port, timeout=60)
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/readyz", timeout=30)
-                break
-            except requests.RequestException:
-                assert time.monotonic() < deadline and web.poll() is None, "gunicorn never answered"
-                time.sleep(0.5)
+        _wait_answering(port, web)
         for request, expected in (
             (b"THIS IS NOT HTTP\r\n\r\n", 400),
             (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431),
@@ -144,12 +145,7 @@ def test_gunicorn_errors_are_problem_json_and_each_request_is_logged_once(
         )
         assert answered.status_code == 401
     finally:
-        web.send_signal(signal.SIGTERM)
-        try:
-            web.wait(30)
-        except subprocess.TimeoutExpired:
-            web.kill()
-            web.wait()
+        _stop(web)
     log = web.stderr.read() if web.stderr else ""
     lines = [line for line in log.splitlines() if "log-me-once" in line or "/api/v2/servers" in line]
     assert len(lines) == 1, lines

@@ -41,15 +41,7 @@ def test_stack_runs_signs_in_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         text = "".join(output)
         password = re.search(r"password: (\S+)", text).group(1)  # type: ignore[union-attr]
         assert f"http://127.0.0.1:{port}" in text
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline and stack.poll() is None, "the stack never became ready"
-            time.sleep(0.5)
+        _wait_ready(port, stack)
         token = requests.post(
             f"http://127.0.0.1:{port}/api/v2/auth/token",
             json={"username": "admin", "password": password},

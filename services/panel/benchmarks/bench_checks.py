@@ -40,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))
 
+from bench_api import stop  # noqa: E402 - this folder, on the path when run as a script
 from support.servers import PostgresServer, RedisServer  # noqa: E402
 
 SECRET = "bench-secret-0123456789-0123456789-abcdefgh"  # noqa: S105 - throwaway servers only
@@ -251,18 +252,18 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
             periodic = jobs.queue(connection).enqueue(
                 jobs.periodic_check_all, meta={"kind": "periodic_check_all"}
             )
-            stop = threading.Event()
+            round_over = threading.Event()
 
             def ask_check_now() -> None:
                 with app.test_request_context():
-                    while not stop.is_set():
+                    while not round_over.is_set():
                         job = jobs.enqueue_check(fast_id)
                         while job.get_status(refresh=True) not in ("finished", "failed"):
                             time.sleep(0.02)
                         job.refresh()
                         if job.ended_at and job.enqueued_at:
                             check_now.append((job.ended_at - job.enqueued_at).total_seconds())
-                        stop.wait(args.check_now_every)
+                        round_over.wait(args.check_now_every)
 
             asker = threading.Thread(target=ask_check_now, daemon=True)
             asker.start()
@@ -273,7 +274,7 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
                     break
                 time.sleep(0.2)
             cpu_used = cpu_seconds(worker.pid) - cpu_before
-            stop.set()
+            round_over.set()
             asker.join(30)
             skipped = (jobs.describe(jobs.fetch(connection, periodic.id)).get("result") or {}).get(
                 "state"
@@ -291,12 +292,8 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
             skipped,
         )
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        app.extensions["panel"].engine.dispose()
+        stop(worker)
+        app.extensions["panel"].close()
 
 
 def main() -> int:
