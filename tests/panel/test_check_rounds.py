@@ -53,6 +53,9 @@ def test_a_round_reports_progress_and_completion(
     app: Flask, client: FlaskClient, auth_headers: Headers
 ) -> None:
     accepting, up_port = start_http()  # accepts every connection (a bare listen() queue would fill)
+    panel = app.extensions["panel"]
+    # The test's HTTP server has a listen backlog of 5: keep the probes in flight below what it accepts.
+    panel.settings = panel.settings.model_copy(update={"check_concurrency": 4, "check_timeout_seconds": 10})
     try:
         _add_servers(app, 150, up_port, prefix="up")
         _add_servers(app, 50, closed_port(), prefix="down")
