@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,7 +24,7 @@ from panel.extensions import db, resources
 from panel.metrics import CHECK_ROUNDS_SKIPPED
 from panel.models import Server
 from panel_helpers import body, make_settings, migrate, run_jobs
-from support.servers import free_port
+from support.servers import RedisServer, free_port
 from test_jobs import start_http
 
 Headers = Callable[[str], dict[str, str]]
@@ -179,3 +180,28 @@ def test_check_now_finishes_while_a_round_drains_on_one_worker(
             worker.kill()
         slow_http.shutdown()
         fast_http.shutdown()
+
+
+def test_a_worker_started_before_redis_waits_for_it(
+    tmp_path: Path, make_settings_env: dict[str, str]
+) -> None:
+    """Drill: Redis comes up after the worker (a pod restart order); no traceback, the job runs."""
+    database_url = f"sqlite:///{tmp_path}/panel.db"
+    migrate(database_url)
+    late_redis = RedisServer()
+    env = {**os.environ, **make_settings_env, "DATABASE_URL": database_url, "REDIS_URL": late_redis.url()}
+    stderr = tmp_path / "worker.log"
+    with stderr.open("w") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "panel.cli", "worker", "--burst"], env=env, stderr=sink
+        )
+    try:
+        _wait_for(lambda: "waiting for Redis" in stderr.read_text() or worker.poll() is not None, "the wait")
+        assert worker.poll() is None, stderr.read_text()
+        late_redis.start()
+        assert worker.wait(120) == 0, stderr.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        late_redis.stop()
+    assert "Traceback" not in stderr.read_text()

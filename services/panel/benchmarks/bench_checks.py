@@ -49,6 +49,7 @@ BLACKHOLE_PORTS = (40000, 40999)
 CLOSED_PORTS = (41000, 41999)
 SLOW_PORTS = (42000, 42009)
 FAST_PORT = 42100
+EPHEMERAL_PORTS = (43000, 60999)
 INTERVAL_SECONDS = 300
 CHECK_NOW_GOAL_SECONDS = 2.0
 
@@ -102,6 +103,11 @@ def enter_private_network() -> None:
     """Re-run this script in a new network namespace with loopback up and the DROP rule in place."""
     if os.environ.get(IN_NETNS) == "1":
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        # Ephemeral ports (PostgreSQL's and Redis's free ports, every client's source port) stay out of
+        # the target ranges: a reply to a source port inside the DROP range would be dropped too.
+        Path("/proc/sys/net/ipv4/ip_local_port_range").write_text(
+            f"{EPHEMERAL_PORTS[0]} {EPHEMERAL_PORTS[1]}\n"
+        )
         low, high = BLACKHOLE_PORTS
         subprocess.run(
             ["iptables", "-A", "INPUT", "-i", "lo", "-p", "tcp", "--dport", f"{low}:{high}", "-j", "DROP"],

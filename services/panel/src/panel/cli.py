@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy import select
@@ -270,6 +270,7 @@ def worker(burst: bool) -> None:
         # RQ gets a connection of its own: it raises the socket timeout of its connection to fit
         # its blocking dequeue, and the app's client must keep its short REDIS_TIMEOUT_SECONDS.
         rq_connection = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        _wait_for_redis(rq_connection)
         rq_worker = SimpleWorker(jobs.worker_queues(rq_connection), connection=rq_connection)
         try:
             rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
@@ -289,6 +290,30 @@ def _prepare_metrics_dir(default_name: str) -> None:
     for stale in metrics_dir.glob("*.db"):
         stale.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _wait_for_redis(connection: Any, timeout: float = 120.0) -> None:
+    """Wait for Redis at start instead of dying with a traceback; exit 1 with one line if it never comes."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            connection.ping()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() >= deadline:
+                click.echo(
+                    f"error: Redis did not answer within {timeout:g}s ({type(exc).__name__}); "
+                    "check REDIS_URL and that Redis runs",
+                    err=True,
+                )
+                sys.exit(1)
+            if not said:
+                log.warning("waiting for Redis", extra={"error": type(exc).__name__})
+                said = True
+            time.sleep(1.0)
 
 
 def _raise_open_files_limit(concurrency: int) -> None:
