@@ -205,3 +205,27 @@ def test_a_worker_started_before_redis_waits_for_it(
             worker.kill()
         late_redis.stop()
     assert "Traceback" not in stderr.read_text()
+
+
+def test_two_workers_never_run_two_rounds_at_once(app: Flask, settings: Any) -> None:
+    """Drill: two worker processes (two apps, two engines) asked for a round at the same moment."""
+    from panel.checks.engine import RoundRunning, engine_for
+
+    other = create_app(settings)
+    accepting, port = start_http(delay=1.0)
+    try:
+        _add_servers(app, 8, port, protocol="http", prefix="slowish")
+        first = engine_for(app.extensions["panel"])
+        second = engine_for(other.extensions["panel"])
+        first.start_round("round-a", "manual")
+        with pytest.raises(RoundRunning) as refused:
+            second.start_round("round-b", "periodic")
+        assert refused.value.running == "round-a"
+        first.wait("round-a", timeout=120)
+        second.start_round("round-c", "periodic")  # the lease is free again once round-a ended
+        second.wait("round-c", timeout=120)
+        with app.app_context():
+            assert (rounds.progress(resources().redis, "round-c") or {}).get("state") == "finished"
+    finally:
+        accepting.shutdown()
+        other.extensions["panel"].close()
