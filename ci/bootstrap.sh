@@ -17,6 +17,9 @@ declare -A APT_PACKAGES=(
   [/usr/bin/promtool]=prometheus
   [/usr/bin/prometheus-alertmanager]=prometheus-alertmanager
   [/usr/bin/setpriv]=util-linux
+  [/usr/sbin/nginx]=nginx
+  [/usr/sbin/iptables]=iptables
+  [/usr/sbin/ip]=iproute2
 )
 
 missing=()
