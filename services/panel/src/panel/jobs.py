@@ -19,10 +19,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
-from panel import audit, cache, requestctx
+from panel import cache, requestctx
+from panel.checks import history
 from panel.extensions import resources
 from panel.metrics import JOBS_ENQUEUED
-from panel.models import Server, ServerStatus, iso, utcnow
+from panel.models import Server, iso
 from panel.probes import probe
 
 QUEUE_NAME = "panel"
@@ -154,7 +155,7 @@ def _job_context() -> Iterator[None]:
 
 
 def check_server(server_id: int) -> dict[str, Any]:
-    """Probe one server and store the result on it; returns the result."""
+    """Probe one server and store the result (``history.record_result``); returns the result."""
     with _job_context():
         res = resources()
         session = res.sessions()
@@ -162,23 +163,12 @@ def check_server(server_id: int) -> dict[str, Any]:
             server = session.get(Server, server_id)
             if server is None:
                 return {"server_id": server_id, "up": None, "error": "the server was deleted"}
-            result = probe(server.protocol, server.address, server.port, res.settings.check_timeout_seconds)
-            new_status = ServerStatus.UP.value if result["up"] else ServerStatus.DOWN.value
-            if new_status != server.status:
-                audit.record(
-                    session,
-                    "server.status",
-                    "server",
-                    server.id,
-                    changes={"status": {"old": server.status, "new": new_status}},
-                )
-            server.status = new_status
-            server.last_check_at = utcnow()
-            server.last_check_result = result
+            outcome = probe(server.protocol, server.address, server.port, res.settings.check_timeout_seconds)
+            history.record_result(session, server, outcome)
             session.commit()
             cache.invalidate(res.redis)
-            log.info("server checked", extra={"server_id": server_id, "up": result["up"]})
-            return {"server_id": server_id, **result}
+            log.info("server checked", extra={"server_id": server_id, "up": outcome.up})
+            return {"server_id": server_id, **outcome.as_result()}
         finally:
             res.sessions.remove()
 
@@ -222,6 +212,21 @@ def periodic_check_all() -> dict[str, Any]:
             res = resources()
             if res.settings.check_interval_seconds > 0:
                 _schedule_periodic(res.redis, res.settings.check_interval_seconds)
+            prune_history()
+
+
+def prune_history() -> int:
+    """Delete check results older than CHECK_HISTORY_DAYS (run with every periodic round)."""
+    with _job_context():
+        res = resources()
+        session = res.sessions()
+        try:
+            deleted = history.prune(session, res.settings.check_history_days)
+        finally:
+            res.sessions.remove()
+        if deleted:
+            log.info("check history pruned", extra={"deleted": deleted})
+        return deleted
 
 
 def _schedule_periodic(connection: redis.Redis, interval: int) -> Job:

@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -58,6 +58,10 @@ class User(Base):
     oidc_subject: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped whenever the user's credentials or role change (password reset or change, role change,
+    # deactivation). Access and refresh tokens and browser sessions carry the generation they were
+    # issued under; one that no longer matches is refused, so every copy is revoked at once.
+    credential_generation: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (Index("ix_users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),)
 
@@ -161,4 +165,32 @@ class AuditEntry(Base):
             "target_id": self.target_id,
             "changes": self.changes,
             "request_id": self.request_id,
+        }
+
+
+class CheckResult(Base):
+    """One reachability check of one server (contract C3): the server's history, pruned by age.
+
+    Written only through ``panel.checks.history.record_result``.
+    """
+
+    __tablename__ = "check_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    up: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_check_results_server_id_checked_at", "server_id", "checked_at"),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "server_id": self.server_id,
+            "checked_at": iso(self.checked_at),
+            "up": self.up,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
         }

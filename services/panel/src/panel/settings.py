@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     login_rate_window_seconds: int = Field(default=300, ge=1)
     check_timeout_seconds: float = Field(default=5.0, gt=0)
     check_interval_seconds: int = Field(default=300, ge=0)  # 0 disables periodic checks
+    check_history_days: int = Field(default=30, ge=1)  # check results older than this are pruned
 
     uploads_dir: Path = Path("var/uploads")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
