@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from panel import api, auth, dashboard, errors, extensions, logs, observability, ops
+from panel import api, auth, errors, extensions, logs, observability, ops, ui
 from panel.extensions import Resources
 from panel.settings import Settings, load_settings
 
@@ -29,5 +29,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     api.init_app(app)
-    dashboard.init_app(app)
+    ui.init_app(app)
     return app
