@@ -18,30 +18,11 @@ from panel.extensions import db
 from panel.models import AuditEntry, CheckResult, Server, User
 from panel_helpers import run_jobs
 from sqlalchemy import func, select
+from ui_helpers import CSRF, sign_in
 
 Headers = Callable[[str], dict[str, str]]
 MakeUser = Callable[..., Any]
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 UI_DIR = Path(__file__).resolve().parents[2] / "services/panel/src/panel/ui"
-
-
-def sign_in(client: FlaskClient, user: Any, password: str | None = None) -> str:
-    """Sign ``user`` in through the form; returns the session's CSRF token."""
-    page = client.get("/login").get_data(as_text=True)
-    token = CSRF.search(page)
-    assert token, page
-    response = client.post(
-        "/login",
-        data={"username": user.username, "password": password or user.password, "csrf_token": token.group(1)},
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return csrf_of(client)
-
-
-def csrf_of(client: FlaskClient, path: str = "/jobs") -> str:
-    token = CSRF.search(client.get(path).get_data(as_text=True))
-    assert token
-    return token.group(1)
 
 
 def browser(app: Flask, make_user: MakeUser, role: str) -> tuple[FlaskClient, str]:
