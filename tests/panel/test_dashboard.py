@@ -118,6 +118,7 @@ def test_pages_have_no_inline_script_or_style_and_pin_their_assets(
         assert not re.search(r"\son[a-z]+=", html), f"inline event handler on {path}"
         assert "hx-on" not in html and "javascript:" not in html, path
         assert '<html lang="en">' in html and 'name="viewport"' in html, path
+        assert html.rstrip().endswith("</html>"), f"stray output after </html> on {path}"
         for asset in re.findall(r'(?:src|href)="(/static/ui/[^"]+)"', html):
             served = anonymous.get(asset.replace("&amp;", "&"))
             assert served.status_code == 200, asset
@@ -296,7 +297,7 @@ def test_check_now_without_and_with_javascript(app: Flask, make_user: MakeUser) 
         f"/servers/{server_id}/check", data={"csrf_token": token}, headers={"HX-Request": "true"}
     )
     fragment = htmx.get_data(as_text=True)
-    assert htmx.status_code == 200 and "checking…" in fragment and f'id="pending-{server_id}"' in fragment
+    assert htmx.status_code == 200 and "checking…" in fragment and f'id="status-{server_id}"' in fragment
     status_url = re.search(r'hx-get="([^"]+)"', fragment)
     assert status_url
     still = client.get(status_url.group(1).replace("&amp;", "&")).get_data(as_text=True)

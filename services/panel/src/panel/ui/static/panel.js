@@ -58,4 +58,10 @@
   // htmx swaps in new HTML (live status, polling): convert its times as well.
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
   document.addEventListener("htmx:oobAfterSwap", function (event) { localTimes(event.target); });
+  // A status pill that is waiting for its own check ("checking…") polls for that job's outcome;
+  // the page-wide refresh must not put the old status back in the meantime.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.classList && target.classList.contains("pill-pending")) { event.detail.shouldSwap = false; }
+  });
 })();
