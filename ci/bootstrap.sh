@@ -16,6 +16,9 @@ declare -A APT_PACKAGES=(
   [/usr/bin/wrk]=wrk
   [/usr/bin/promtool]=prometheus
   [/usr/bin/setpriv]=util-linux
+  [/usr/sbin/nginx]=nginx
+  [/usr/sbin/iptables]=iptables
+  [/usr/sbin/ip]=iproute2
   # The UI suite (tests/ui) drives Debian's Chromium with Playwright; no browser is downloaded.
   [/usr/bin/chromium]=chromium
   [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core

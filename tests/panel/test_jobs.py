@@ -116,12 +116,18 @@ def test_check_all_fans_out_over_tcp_and_http(
         client.get("/api/v2/summary", headers=admin)  # warm the cache: the checks must invalidate it
         accepted = client.post("/api/v2/checks", headers=admin)
         assert accepted.status_code == 202
-        run_jobs(app)  # runs check_all, which enqueues one check per server
-        run_jobs(app)
+        run_jobs(app)  # runs check_all, which starts a round on the engine, and waits for the round
     finally:
         http_server.shutdown()
-    fan_out = body(client.get(body(accepted)["status_url"], headers=admin))
-    assert fan_out["status"] == "finished" and fan_out["result"]["enqueued"] == 3
+    round_ = body(client.get(body(accepted)["status_url"], headers=admin))
+    assert round_["status"] == "finished" and round_["kind"] == "check_all"
+    assert {k: round_["result"][k] for k in ("state", "total", "done", "up", "down")} == {
+        "state": "finished",
+        "total": 3,
+        "done": 3,
+        "up": 2,
+        "down": 1,
+    }
     statuses = {s["name"]: s["status"] for s in body(client.get("/api/v2/servers", headers=admin))["items"]}
     assert statuses == {"tcp-up": "up", "tcp-down": "down", "http-up": "up"}
     http_result = body(client.get("/api/v2/servers?q=http-up", headers=admin))["items"][0][

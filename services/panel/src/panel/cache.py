@@ -51,7 +51,7 @@ def invalidate(client: redis.Redis) -> None:
     try:
         client.incr(GENERATION_KEY)
     except redis.RedisError:
-        log.warning("cache invalidation failed: Redis unreachable", exc_info=True)
+        log.warning("cache invalidation failed: Redis unreachable")
 
 
 def lookup_for(endpoint: str, variant: str) -> Lookup:
@@ -100,7 +100,7 @@ def get_or_compute(
         try:
             found = lookup_many(client, [lookup])[0]
         except redis.RedisError:
-            log.warning("cache read failed: Redis unreachable", exc_info=True)
+            log.warning("cache read failed: Redis unreachable")
     stored = found.value if found is not None else None
     if stored is not None and len(stored) >= _ETAG_LENGTH:
         CACHE_HITS.labels(endpoint).inc()
@@ -112,5 +112,5 @@ def get_or_compute(
         try:
             client.set(found.key, etag.encode() + body, ex=ttl)
         except redis.RedisError:
-            log.warning("cache write failed: Redis unreachable", exc_info=True)
+            log.warning("cache write failed: Redis unreachable")
     return Cached(body, etag, hit=False)

@@ -223,29 +223,57 @@ def web() -> NoReturn:
 
 @main.command()
 @click.option(
-    "--burst", is_flag=True, help="Work until the queue is empty, then exit (for tests and one-offs)."
+    "--burst", is_flag=True, help="Work until the queues are empty, then exit (for tests and one-offs)."
 )
 def worker(burst: bool) -> None:
-    """Run the RQ worker with its scheduler (periodic checks every CHECK_INTERVAL_SECONDS).
+    """Run the RQ worker with its scheduler and check engine (periodic checks every CHECK_INTERVAL_SECONDS).
 
-    SIGTERM or Ctrl-C stops it gracefully: the current job finishes first.
+    One process: jobs run in it (no fork per job), "Check now" (queue panel-high) before anything on
+    queue panel, and check-all rounds run on the engine beside them. SIGTERM or Ctrl-C stops it
+    gracefully: the current job finishes, a running round is marked interrupted (the next round
+    checks every server again).
     """
     settings = _settings()
-    from rq import Worker
+    import redis
+    from rq import SimpleWorker
 
     from panel import jobs
     from panel.app import create_app
+    from panel.checks import engine
     from panel.extensions import resources
 
+    _raise_open_files_limit(settings.check_concurrency)
     app = create_app(settings)
     with app.app_context():
         res = resources()
-        # Each job runs in a forked child: give it fresh database connections, never the parent's.
-        os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
         if not burst:
             jobs.ensure_periodic(res.redis, settings.check_interval_seconds)
-        rq_worker = Worker([jobs.queue(res.redis)], connection=res.redis)
-        rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        # RQ gets a connection of its own: it raises the socket timeout of its connection to fit
+        # its blocking dequeue, and the app's client must keep its short REDIS_TIMEOUT_SECONDS.
+        rq_connection = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        rq_worker = SimpleWorker(jobs.worker_queues(rq_connection), connection=rq_connection)
+        try:
+            rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            if burst:  # a burst run ends when its rounds have stored their results
+                engine.wait_all()
+        finally:
+            engine.stop_all()
+
+
+def _raise_open_files_limit(concurrency: int) -> None:
+    """Each probe in flight holds a socket: lift the soft open-files limit toward the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = concurrency * 2 + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            log.warning(
+                "open-files limit below what CHECK_CONCURRENCY needs",
+                extra={"limit": target, "needed": wanted},
+            )
 
 
 @main.command()

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, scoped_session
 
 from panel.db import make_engine, make_session_factory
+from panel.redis_guard import guarded_client
 from panel.settings import Settings
 from panel.user_cache import UserCache
 
@@ -25,14 +26,12 @@ class Resources:
     @classmethod
     def create(cls, settings: Settings) -> Resources:
         engine = make_engine(settings)
-        pool = redis.ConnectionPool.from_url(
+        client = guarded_client(
             settings.redis_url,
+            timeout=settings.redis_timeout_seconds,
+            breaker_seconds=settings.redis_breaker_seconds,
             max_connections=settings.redis_max_connections,
-            socket_connect_timeout=settings.readiness_timeout_seconds,
-            socket_timeout=5,
-            health_check_interval=30,
         )
-        client = redis.Redis(connection_pool=pool)
         sessions = make_session_factory(engine)
         users = UserCache(client, settings.auth_cache_ttl_seconds)
         users.watch(sessions.session_factory)

@@ -46,4 +46,6 @@ def configure(level: str = "INFO") -> None:
     root.handlers = [json_handler(sys.stderr)]
     for noisy in ("werkzeug", "gunicorn.access"):
         logging.getLogger(noisy).propagate = True
+    # httpx logs every request of every probe at INFO: thousands of lines per check-all round.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _configured = True

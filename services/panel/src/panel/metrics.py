@@ -30,6 +30,19 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 JOBS_ENQUEUED = Counter("panel_jobs_enqueued_total", "Background jobs enqueued, by job kind.", ["job"])
+CHECKS_DONE = Counter(
+    "panel_checks_total", "Server checks of check-all rounds stored, by result (up|down).", ["result"]
+)
+CHECK_ROUND_SECONDS = Histogram(
+    "panel_check_round_duration_seconds",
+    "Time a check-all round took, from loading the servers to storing the last result.",
+    buckets=(1, 5, 10, 30, 60, 120, 180, 240, 300, 450, 600, 900),
+)
+CHECK_ROUNDS_SKIPPED = Counter(
+    "panel_check_rounds_skipped_total",
+    "Check-all rounds not started because the previous round was still running, by trigger.",
+    ["trigger"],
+)
 CACHE_HITS = Counter("panel_cache_hits_total", "Responses served from the Redis cache.", ["endpoint"])
 CACHE_MISSES = Counter(
     "panel_cache_misses_total", "Responses computed because the cache missed.", ["endpoint"]

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     redis_max_connections: int = Field(default=50, ge=1)
+    # Every Redis command of the web app (and of jobs) gives up after this long; after a failure,
+    # Redis is not tried again for REDIS_BREAKER_SECONDS (requests that need it answer 503 at once).
+    redis_timeout_seconds: float = Field(default=0.5, gt=0, le=30)
+    redis_breaker_seconds: float = Field(default=2.0, ge=0, le=300)
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
 
     cache_ttl_seconds: int = Field(default=30, ge=1)
@@ -75,6 +79,8 @@ class Settings(BaseSettings):
     login_rate_window_seconds: int = Field(default=300, ge=1)
     check_timeout_seconds: float = Field(default=5.0, gt=0)
     check_interval_seconds: int = Field(default=300, ge=0)  # 0 disables periodic checks
+    # Probes in flight at once in a check-all round (one worker process); each holds one socket.
+    check_concurrency: int = Field(default=200, ge=1, le=5000)
     check_history_days: int = Field(default=30, ge=1)  # check results older than this are pruned
 
     uploads_dir: Path = Path("var/uploads")

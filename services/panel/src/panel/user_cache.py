@@ -68,7 +68,7 @@ class UserCache:
         try:
             entry, *others = lookup_many(self._client, [own, *also])
         except redis.RedisError:
-            log.warning("user cache read failed: Redis unreachable", exc_info=True)
+            log.warning("user cache read failed: Redis unreachable")
             return _state(load(user_id))
         if found_also is not None:
             found_also.update(zip(also, others, strict=True))
@@ -79,7 +79,7 @@ class UserCache:
             try:
                 self._client.set(entry.key, json.dumps(asdict(state)), ex=self._ttl)
             except redis.RedisError:
-                log.warning("user cache write failed: Redis unreachable", exc_info=True)
+                log.warning("user cache write failed: Redis unreachable")
         return state
 
     def invalidate(self) -> None:
@@ -87,7 +87,7 @@ class UserCache:
         try:
             self._client.incr(GENERATION_KEY)
         except redis.RedisError:
-            log.warning("user cache invalidation failed: Redis unreachable", exc_info=True)
+            log.warning("user cache invalidation failed: Redis unreachable")
 
     def watch(self, factory: sessionmaker[Session]) -> None:
         """Invalidate after every commit of a session from ``factory`` that changed a User row."""

@@ -128,6 +128,19 @@ def query_text(name: str, max_length: int = 128, pattern: str | None = None) -> 
     return value
 
 
+def only_query_parameters(*allowed: str) -> None:
+    """400 naming any query parameter this endpoint does not know (a typo must not be ignored)."""
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed) or "none"
+        raise ApiError(
+            400,
+            "Bad Request",
+            f"unknown query parameter(s): {', '.join(repr(name[:64]) for name in unknown[:5])}; "
+            f"this endpoint takes: {known}",
+        )
+
+
 def query_choice(name: str, choices: tuple[str, ...], default: str | None = None) -> str | None:
     value = request.args.get(name)
     if value is None or value == "":

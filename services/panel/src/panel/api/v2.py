@@ -35,6 +35,7 @@ from panel.validation import (
     UserPatch,
     json_body,
     non_null_fields,
+    only_query_parameters,
     parse,
     query_choice,
     query_int,
@@ -188,6 +189,7 @@ def _next_id_cursor(rows: list[Any], limit: int) -> str | None:
 @bp.get("/users")
 @require_role(Role.ADMIN.value)
 def users_index() -> Response:
+    only_query_parameters("limit", "cursor")
     limit = query_int("limit", 50, 1, 200)
     after = _id_cursor(query_text("cursor", 64))
     statement = select(User).order_by(User.id).limit(limit + 1)
@@ -223,6 +225,7 @@ def users_update(user_id: int) -> Response:
 @bp.get("/audit")
 @require_role(*WRITERS)
 def audit_index() -> Response:
+    only_query_parameters("limit", "cursor", "target_type", "action")
     limit = query_int("limit", 50, 1, 200)
     before = _id_cursor(query_text("cursor", 64))
     target_type = query_text("target_type", 32, r"[a-z_]{1,32}")
@@ -235,6 +238,10 @@ def audit_index() -> Response:
     if action:
         statement = statement.where(AuditEntry.action == action)
     rows = list(db().scalars(statement))
+    reveal = g.current_user.role == Role.ADMIN.value
     return json_response(
-        {"items": [entry.to_dict() for entry in rows[:limit]], "next_cursor": _next_id_cursor(rows, limit)}
+        {
+            "items": [audit.visible(entry, reveal_accounts=reveal) for entry in rows[:limit]],
+            "next_cursor": _next_id_cursor(rows, limit),
+        }
     )

@@ -54,6 +54,7 @@ def load_current_user() -> None:
     """
     g.current_user = None
     g.auth_error = None
+    g.authenticated_by = None
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
@@ -68,6 +69,8 @@ def load_current_user() -> None:
         g.current_user = _load_active_user(int(claims["sub"]))
         if g.current_user is None:
             g.auth_error = "the account behind this token no longer exists or is disabled"
+        else:
+            g.authenticated_by = "bearer"
         return
     if SESSION_USER_KEY not in session:
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import unicodedata
 
 from flask import request
@@ -32,6 +34,12 @@ class LoginFailed(Exception):
         super().__init__(INVALID_CREDENTIALS)
 
 
+def typed_username_hash(username: str) -> str:
+    """A keyed hash of a typed username: repeated attempts correlate, the text cannot be read back."""
+    key = extensions.settings().secret_key.encode()
+    return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def client_address() -> str:
     return request.remote_addr or "unknown"
 
@@ -60,13 +68,11 @@ def password_login(username: str, password: str, method: str) -> User:
         record_login(user, method)
         return user
     ratelimit.record_failure(username, address)
-    audit.record(
-        session_,
-        "auth.login_failed",
-        "user",
-        user.id if user else None,
-        changes={"username": username, "method": method, "reason": reason, "address": address},
-    )
+    changes = {"method": method, "reason": reason, "address": address}
+    if user is None:
+        # What was typed may be a password typed into the wrong field: never store it in clear.
+        changes["username_hash"] = typed_username_hash(username)
+    audit.record(session_, "auth.login_failed", "user", user.id if user else None, changes=changes)
     session_.commit()
     raise LoginFailed()
 

@@ -8,6 +8,7 @@ copied, so the whole family is revoked and its holder must sign in again.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ ACCESS = "access"
 REFRESH = "refresh"
 LEEWAY_SECONDS = 5  # tolerated clock skew between web processes
 
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+MAX_USER_ID = 2**31 - 1
 _REFRESH_KEY = "panel:auth:refresh:{jti}"
 _REVOKED_FAMILY_KEY = "panel:auth:refresh-family-revoked:{family}"
 
@@ -86,7 +89,9 @@ def decode_token(token: str, expected_type: str) -> dict[str, Any]:
         raise TokenError(f"the {expected_type} token is malformed or its signature is invalid") from None
     if claims.get("typ") != expected_type:
         raise TokenError(f"expected a token of type {expected_type!r}, got {claims.get('typ')!r}")
-    if not str(claims["sub"]).isdigit():
+    subject = claims["sub"]
+    # ASCII digits only (str.isdigit() also accepts e.g. Arabic-Indic digits), within the id column.
+    if not isinstance(subject, str) or not _USER_ID.fullmatch(subject) or int(subject) > MAX_USER_ID:
         raise TokenError(f"the {expected_type} token names no user")
     return claims
 
