@@ -191,6 +191,21 @@ def test_down_and_up_by_email_and_signed_webhook(
     assert all(call.path.startswith("/hook") for call in hooks.received)  # db-1's channel never fired
 
 
+def test_check_all_rounds_notify_too(app: Flask, hooks: WebhookReceiver) -> None:
+    """Rounds store results on the check engine's own database thread, outside any app context."""
+    server_id = _server(app, "round-1")
+    _channel(app, "webhook", hooks.url)
+    for _ in range(THRESHOLD):
+        with app.test_request_context():
+            jobs.enqueue_check_all()
+        run_jobs(app)  # runs the job and waits for its round to store the results
+    run_jobs(app)  # the deliveries the round queued
+    (call,) = hooks.wait_for(1)
+    body = json.loads(call.body)
+    assert body["event"] == "server.down" and body["server"]["id"] == server_id
+    assert _deliveries(app) == [("down", "sent", 1, None)]
+
+
 def test_flapping_results_send_nothing(app: Flask, hooks: WebhookReceiver) -> None:
     server_id = _server(app, "flappy")
     _channel(app, "webhook", hooks.url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from panel import api, auth, errors, extensions, logs, observability, ops, security, ui
+from panel import api, auth, errors, extensions, logs, notifications, observability, ops, security, ui
 from panel.extensions import Resources
 from panel.json_provider import SafeJSONProvider
 from panel.settings import Settings, load_settings
@@ -35,5 +35,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     api.init_app(app)
+    notifications.init_app(app)
     ui.init_app(app)
     return app

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, g, url_for
 from sqlalchemy import select
 
-from panel import cache, jobs
+from panel import audit, cache, jobs
 from panel.accounts import create_user, update_user
 from panel.api import cached_response, conditional, dumps, json_response
 from panel.auth import require_role

@@ -6,6 +6,8 @@
   "up" follows the first success after a confirmed "down". A confirmed change adds one pending
   ``notification_deliveries`` row per enabled channel (global or for that server) to the caller's
   session; after the caller commits, one RQ job per row delivers it (``delivery.deliver``).
+  ``init_app`` binds this to the app's session factory (``state.watch``), so it works wherever
+  results are written: requests, RQ jobs, the check engine's database thread.
 - ``delivery``: the job (SMTP email, JSON webhook signed with ``NOTIFY_WEBHOOK_SECRET``), retried by
   RQ with backoff; each attempt's outcome is stored on the row (shown in the UI).
 - ``channels``: create, enable/disable, delete, test and retry, used by the admin pages.
@@ -13,3 +15,13 @@
 Imports point one way: ``panel.checks.history`` -> ``state`` -> models; ``delivery`` (which needs
 ``panel.jobs``, which needs ``panel.checks.history``) is imported by ``state`` only when queueing.
 """
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from panel.notifications import state
+
+    state.watch(app.extensions["panel"])

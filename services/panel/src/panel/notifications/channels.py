@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from panel import audit
 from panel.errors import ApiError
+from panel.extensions import redis_client
 from panel.models import NotificationChannel, NotificationDelivery, Server
 from panel.notifications.state import add_delivery
 
@@ -111,7 +112,7 @@ def retry(session: Session, delivery_id: int) -> NotificationDelivery:
 
     delivery.status = "pending"
     session.commit()
-    enqueue(delivery.id)
+    enqueue(redis_client(), delivery.id)
     return delivery
 
 

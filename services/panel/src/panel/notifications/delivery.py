@@ -16,6 +16,7 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
+import redis
 import requests
 from rq import Retry
 from rq.job import Job
@@ -35,8 +36,8 @@ class DeliveryError(Exception):
     """One attempt failed; the message is safe to store and show."""
 
 
-def enqueue(delivery_id: int) -> Job:
-    return jobs.queue(resources().redis).enqueue(
+def enqueue(connection: redis.Redis, delivery_id: int) -> Job:
+    return jobs.queue(connection).enqueue(
         deliver,
         delivery_id,
         meta={"kind": "notify"},

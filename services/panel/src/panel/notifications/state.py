@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import has_app_context
 from sqlalchemy import event, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from panel.extensions import resources
 from panel.models import (
     NotificationChannel,
     NotificationDelivery,
@@ -22,10 +20,15 @@ from panel.models import (
     iso,
 )
 
+if TYPE_CHECKING:
+    from panel.extensions import Resources
+
 UP = ServerStatus.UP.value
 DOWN = ServerStatus.DOWN.value
 _PENDING_KEY = "panel_notifications_pending"  # Session.info: new deliveries not flushed yet
 _FLUSHED_KEY = "panel_notifications_flushed"  # Session.info: ids of deliveries to queue after commit
+THRESHOLD_KEY = "panel_notify_failures_before_down"  # Session.info, set by watch()
+DEFAULT_THRESHOLD = 3
 log = logging.getLogger(__name__)
 
 
@@ -81,10 +84,11 @@ def on_result(
 ) -> str | None:
     """Count one check result of ``server``; on a confirmed change, add a delivery per channel.
 
-    ``threshold``: failures in a row that confirm "down" (default: NOTIFY_FAILURES_BEFORE_DOWN).
+    ``threshold``: failures in a row that confirm "down" (default: NOTIFY_FAILURES_BEFORE_DOWN, which
+    ``watch`` puts into every session of the app's factory).
     """
     if threshold is None:
-        threshold = resources().settings.notify_failures_before_down if has_app_context() else 3
+        threshold = int(session.info.get(THRESHOLD_KEY, DEFAULT_THRESHOLD))
     state = _alert_state(session, server.id)
     change = transition(state, up, threshold)
     if change is None:
@@ -123,7 +127,24 @@ def add_delivery(
     return delivery
 
 
-@event.listens_for(Session, "after_flush_postexec")
+def watch(resources: Resources) -> None:
+    """Queue the deliveries of every session of ``resources`` once it commits.
+
+    Bound to the session factory rather than to Flask's app context, so results written anywhere
+    (request, RQ job, the check engine's database thread) notify the same way.
+    """
+    factory = resources.sessions.session_factory
+    info = {**factory.kw.get("info", {}), THRESHOLD_KEY: resources.settings.notify_failures_before_down}
+    factory.configure(info=info)
+
+    def after_commit(session: Session) -> None:
+        _queue_after_commit(session, resources)
+
+    event.listen(factory, "after_flush_postexec", _remember_ids)
+    event.listen(factory, "after_commit", after_commit)
+    event.listen(factory, "after_soft_rollback", _forget_after_rollback)
+
+
 def _remember_ids(session: Session, _context: Any) -> None:
     """Ids are known after the flush; after the commit, attributes can no longer be loaded."""
     pending: list[NotificationDelivery] = session.info.get(_PENDING_KEY, [])
@@ -133,26 +154,21 @@ def _remember_ids(session: Session, _context: Any) -> None:
         session.info[_PENDING_KEY] = [delivery for delivery in pending if delivery.id is None]
 
 
-@event.listens_for(Session, "after_commit")
-def _queue_after_commit(session: Session) -> None:
+def _queue_after_commit(session: Session, resources: Resources) -> None:
     ids: list[int] = session.info.pop(_FLUSHED_KEY, [])
     session.info.pop(_PENDING_KEY, None)
     if not ids:
-        return
-    if not has_app_context():
-        log.warning("notifications not queued: no app context", extra={"delivery_ids": ids})
         return
     from panel.notifications.delivery import enqueue
 
     try:
         for delivery_id in ids:
-            enqueue(delivery_id)
+            enqueue(resources.redis, delivery_id)
     except redis.RedisError:
         # The rows stay "pending" and are listed in the UI, where an admin can retry them.
         log.warning("notifications not queued: Redis unreachable", extra={"delivery_ids": ids})
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _forget_after_rollback(session: Session, previous: Any) -> None:
     if previous.nested:  # a savepoint (e.g. the alert-state insert race): the outer work goes on
         return

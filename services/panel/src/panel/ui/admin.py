@@ -11,6 +11,7 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from panel import audit as audit_log
 from panel.accounts import create_user, update_user
 from panel.auth import current_user, require_role
 from panel.errors import ApiError
@@ -23,8 +24,6 @@ from panel.validation import MAX_DB_INT, UserCreate, UserPatch
 ROLES = tuple(role.value for role in Role)
 ADMIN = Role.ADMIN.value
 AUDIT_PAGE = 50
-# Audit entries whose details (emails, roles, usernames typed at sign-in) only admins may read.
-PRIVATE_ACTION_PREFIXES = ("user.", "auth.", "notification.")
 # Suggestions for the filters (the filters accept any value; these are what the panel writes today).
 KNOWN_ACTIONS = (
     "auth.login",
@@ -164,12 +163,6 @@ def _audit_cursor() -> int | None:
     return value if 0 < value <= MAX_DB_INT else None
 
 
-def _visible_changes(entry: AuditEntry) -> Any:
-    if is_admin() or not entry.action.startswith(PRIVATE_ACTION_PREFIXES):
-        return entry.changes
-    return None
-
-
 @bp.get("/audit")
 @require_role(*WRITERS)
 def audit() -> ResponseReturnValue:
@@ -189,13 +182,14 @@ def audit() -> ResponseReturnValue:
         actor_id = session.scalar(select(User.id).where(User.username == actor))
         statement = statement.where(AuditEntry.actor_id == (actor_id or -1))
     rows = list(session.scalars(statement))
+    admin = is_admin()
     older = None
     if len(rows) > AUDIT_PAGE:
         rows = rows[:AUDIT_PAGE]
         older = base64.urlsafe_b64encode(str(rows[-1].id).encode()).decode().rstrip("=")
     return page(
         "ui/audit.html",
-        entries=[(entry, _visible_changes(entry)) for entry in rows],
+        entries=[(entry, audit_log.visible(entry, reveal_accounts=admin)) for entry in rows],
         older=older,
         filters={"action": action, "target_type": target_type, "actor": actor},
         actions=KNOWN_ACTIONS,
