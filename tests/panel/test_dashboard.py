@@ -401,7 +401,7 @@ def test_server_page_shows_heartbeats_uptime_latency_and_errors(app: Flask, make
     assert seven == pytest.approx(100 * (90 + 5) / 105, abs=0.01)
     assert "90 of 100 checks up" in page
     assert page.count('class="latency-line"') >= 1 and 'class="down-mark"' in page
-    assert "refused #3" in page and page.count('<td class="mono">ConnectionRefusedError') == 10
+    assert "refused #3" in page and page.count("<code>ConnectionRefusedError") == 10
     assert "<time datetime=" in page
     month = client.get(f"/servers/{server_id}?range=30d").get_data(as_text=True)
     assert 'aria-current="true">30d<' in month and 'class="latency-line"' in month
@@ -410,6 +410,7 @@ def test_server_page_shows_heartbeats_uptime_latency_and_errors(app: Flask, make
     )
     live = client.get(f"/servers/{server_id}/live").get_data(as_text=True)
     assert live.startswith('<div id="server-live"') and "uptime-30d" in live
+    assert 'id="server-errors" hx-swap-oob="true"' in live and "refused #3" in live
 
 
 def test_a_new_server_page_has_empty_slots_and_no_data(app: Flask, make_user: MakeUser) -> None:

@@ -97,7 +97,7 @@ def test_create_check_history_edit_delete(panel: PanelStack, page: Page, listene
     expect(page.locator(".subtitle")).to_contain_text("tcp://127.0.0.1:1")
     page.get_by_role("button", name="Check now").click()
     expect(page.locator("#server-live .pill")).to_have_text("down")  # the live section refreshes itself
-    expect(page.locator("table.errors")).to_contain_text("Error")
+    expect(page.locator("#server-errors")).to_contain_text("Error")  # refreshed with it
     expect(page.locator("rect.beat-down")).to_have_count(1)
     expect(page.get_by_test_id("uptime-24h")).to_have_text("75.00%")
 

@@ -56,7 +56,7 @@ def server_detail(server_id: int) -> ResponseReturnValue:
 @require_role()
 def server_live(server_id: int) -> ResponseReturnValue:
     """The live part of the server page (status, heartbeats, uptime, errors) for htmx to swap in."""
-    return page("ui/_server_live.html", **_live_context(get_server(db(), server_id)))
+    return page("ui/_server_live.html", **_live_context(get_server(db(), server_id)), oob_errors=True)
 
 
 @bp.get("/servers/<int:server_id>/status")
