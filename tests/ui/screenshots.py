@@ -184,7 +184,7 @@ def seed(panel: PanelStack) -> int:
         return featured.id
 
 
-def shoot(page: Page, out: Path, name: str, go: Callable[[Page], None]) -> None:
+def shoot(page: Page, out: Path, name: str, go: Callable[[Page], object]) -> None:
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
         go(page)
