@@ -66,6 +66,17 @@ def utc_text(value: datetime | None) -> str:
     return "" if value is None else as_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def plain(value: object) -> str:
+    """A stored value as people read it: yes/no rather than True/False, a dash for nothing."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if value is None:
+        return "-"
+    return str(value)
+
+
 def can_write() -> bool:
     user = current_user()
     return user is not None and user.role in WRITERS
@@ -128,5 +139,6 @@ bp.register_error_handler(NotFound, _not_found)
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["timestamp"] = timestamp
     app.jinja_env.filters["utc_text"] = utc_text
+    app.jinja_env.filters["plain"] = plain
     app.jinja_env.globals["asset_url"] = asset_url  # also for the sign-in pages of panel.auth
     app.register_blueprint(bp)
