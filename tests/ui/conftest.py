@@ -10,6 +10,7 @@ exceptions (including Content-Security-Policy violations) fail the test that cau
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -136,7 +137,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 
 def _save_artifacts(item: pytest.Item, report: pytest.TestReport, pages: list[Page]) -> None:
-    folder = Path(tempfile.mkdtemp(prefix=f"panel-ui-{item.name[:60]}-"))
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name)[:60]  # parametrised ids may hold "/"
+    folder = Path(tempfile.mkdtemp(prefix=f"panel-ui-{safe_name}-"))
     for number, failed_page in enumerate(pages):
         try:
             failed_page.screenshot(path=str(folder / f"page{number}.png"), full_page=True)

@@ -250,6 +250,7 @@ def test_keyboard_only_sign_in_and_navigation(panel: PanelStack, page: Page) -> 
 )
 def test_pages_fit_a_375_px_phone(panel: PanelStack, new_page: Callable[..., Page], path: str) -> None:
     (server_id,) = panel.servers(1, name="phone-01", tags=["web", "eu-west-1"], owner="team-mobile")
+    panel.notifications(server_id)  # the notifications page with channels and a long delivery table
     page = new_page(viewport=PHONE)
     sign_in(page, panel.user("pat", "admin"))
     page.goto(path.format(id=server_id))

@@ -21,7 +21,7 @@ from panel import schema
 from panel.auth.passwords import hash_password
 from panel.cache import GENERATION_KEY
 from panel.db import make_engine
-from panel.models import Server, User
+from panel.models import NotificationChannel, NotificationDelivery, Server, User
 from panel.settings import load_settings
 from panel.user_cache import GENERATION_KEY as USERS_GENERATION_KEY
 from sqlalchemy import Engine, delete, text
@@ -149,6 +149,30 @@ class PanelStack:
                 rows.append(server)
             session.flush()
             return [server.id for server in rows]
+
+    def notifications(self, server_id: int) -> None:
+        """A global email channel, a webhook for ``server_id`` and a failed delivery to it."""
+        with self.session() as session:
+            email = NotificationChannel(kind="email", target="oncall@example.org", enabled=True)
+            hook = NotificationChannel(
+                kind="webhook",
+                target="https://hooks.example.org/a/very/long/path/for/panel",
+                server_id=server_id,
+            )
+            session.add_all([email, hook])
+            session.flush()
+            details = {"server": {"id": server_id, "name": "phone-01"}}
+            session.add(
+                NotificationDelivery(
+                    channel_id=hook.id,
+                    server_id=server_id,
+                    event="down",
+                    details=details,
+                    status="failed",
+                    attempts=4,
+                    last_error="POST https://hooks.example.org/a/very/long/path/for/panel: HTTP 502",
+                )
+            )
 
     def delete_servers(self) -> None:
         with self.session() as session:
