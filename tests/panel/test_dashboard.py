@@ -581,3 +581,52 @@ def test_times_render_as_utc_with_a_machine_readable_value(app: Flask, make_user
         stamp.group(1).endswith("Z") and stamp.group(2).endswith(" UTC") and stamp.group(2) == stamp.group(3)
     )
     assert datetime.fromisoformat(stamp.group(1)).strftime("%Y-%m-%d %H:%M:%S UTC") == stamp.group(2)
+
+
+# ---- hostile input ----
+
+
+def test_hostile_input_gets_a_clear_answer_never_a_500(app: Flask, make_user: MakeUser) -> None:
+    """NUL bytes (PostgreSQL refuses them in text), huge and non-ASCII values, numbers past the limits."""
+    (server_id,) = seed_servers(app, 1)
+    client, token = browser(app, make_user, "admin")
+    gets = [
+        "/audit?action=%00",
+        "/audit?actor=%00x",
+        "/audit?target_type=%00",
+        "/audit?before=%00",
+        "/audit?action=" + "a" * 5000,
+        f"/servers/live?ids={'1,' * 5000}",
+        "/servers/live?ids=%00",
+        "/?limit=99999999999999999999",
+        "/?q=%F0%9F%94%A5",
+        f"/servers/{server_id}?range=%00",
+        "/servers/99999999999",
+        "/users/99999999999",
+        "/jobs/%00",
+        "/notifications?server_id=%00",
+        "/notifications?server_id=99999999999",
+    ]
+    for path in gets:
+        response = client.get(path)
+        assert response.status_code in (200, 302, 404), (path, response.status_code)
+    refused = client.get("/audit?action=%00")
+    assert "query parameter 'action'" in client.get(refused.headers["Location"]).get_data(as_text=True)
+    forms = [
+        ("/servers/new", {"name": "a\x00b", "address": "h", "port": "1", "protocol": "tcp"}),
+        ("/servers/new", {"name": "x", "address": "h", "port": "１２３", "protocol": "tcp"}),
+        ("/servers/new", {"name": "x", "address": "h", "port": "1" * 5000, "protocol": "tcp"}),
+        ("/servers/new", {"name": "x", "address": "h", "port": "1", "tags": ",".join(["t"] * 5000)}),
+        ("/servers/new", {"name": "é" * 300, "address": "h\x00", "port": "-1", "owner": "\x00"}),
+        (f"/servers/{server_id}/edit", {"name": "x" * 129, "address": "h", "port": "0"}),
+        ("/users/new", {"username": "\x00", "password": "p" * 300, "role": "\x00", "email": "a@\x00"}),
+        ("/notifications", {"kind": "webhook", "target": "http://h/\x00"}),
+        ("/notifications", {"kind": "email", "target": "a\x00@b.c", "server_id": "99999999999"}),
+        ("/servers/check", {"server_id": ["\x00", "99999999999", "-1", "１"]}),
+    ]
+    for path, data in forms:
+        response = client.post(path, data={**data, "csrf_token": token})
+        assert response.status_code in (302, 409, 422), (path, data, response.status_code)
+        assert "Traceback" not in response.get_data(as_text=True)
+    with app.app_context():
+        assert db().scalar(select(func.count()).select_from(Server)) == 1

@@ -19,7 +19,7 @@ from panel.extensions import db
 from panel.models import AuditEntry, Role, User
 from panel.ui import forms
 from panel.ui.render import WRITERS, bp, is_admin, page
-from panel.validation import MAX_DB_INT, UserCreate, UserPatch
+from panel.validation import MAX_DB_INT, USERNAME_PATTERN, UserCreate, UserPatch, query_text
 
 ROLES = tuple(role.value for role in Role)
 ADMIN = Role.ADMIN.value
@@ -167,9 +167,13 @@ def _audit_cursor() -> int | None:
 @require_role(*WRITERS)
 def audit() -> ResponseReturnValue:
     session = db()
-    action = request.args.get("action", "").strip()[:64]
-    target_type = request.args.get("target_type", "").strip()[:32]
-    actor = request.args.get("actor", "").strip()[:64]
+    try:
+        action = query_text("action", 64, r"[a-z_.]{1,64}") or ""
+        target_type = query_text("target_type", 32, r"[a-z_]{1,32}") or ""
+        actor = query_text("actor", 64, USERNAME_PATTERN) or ""
+    except ApiError as exc:
+        flash(f"{exc.detail}. The log shows every entry instead.", "error")
+        return redirect(url_for("ui.audit"))
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1)
     before = _audit_cursor()
     if before is not None:
