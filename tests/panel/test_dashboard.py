@@ -613,7 +613,7 @@ def test_hostile_input_gets_a_clear_answer_never_a_500(app: Flask, make_user: Ma
     refused = client.get("/audit?action=%00")
     message = client.get(refused.headers["Location"]).get_data(as_text=True)
     assert "query parameter &#39;action&#39;" in message
-    forms = [
+    forms: list[tuple[str, dict[str, Any]]] = [
         ("/servers/new", {"name": "a\x00b", "address": "h", "port": "1", "protocol": "tcp"}),
         ("/servers/new", {"name": "x", "address": "h", "port": "\uff11\uff12\uff13", "protocol": "tcp"}),
         ("/servers/new", {"name": "x", "address": "h", "port": "1" * 5000, "protocol": "tcp"}),
