@@ -27,19 +27,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 from support.servers import PostgresServer, RedisServer
-from ui_stack import DESKTOP, PanelStack
+from ui_stack import CHROMIUM_ARGS, DESKTOP, PanelStack
 
 CHROMIUM = os.environ.get("PANEL_UI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000  # generous: the machine is shared; tests wait on conditions, never on durations
 
 

@@ -29,18 +29,8 @@ from panel.models import (  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 from support.servers import PostgresServer, RedisServer  # noqa: E402
-from ui_stack import DESKTOP, PHONE, PanelStack  # noqa: E402
+from ui_stack import CHROMIUM_ARGS, DESKTOP, PHONE, PanelStack  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 FLEET = [  # name prefix, tags, owner, protocol, port
     ("web-eu", ["web", "eu-west"], "team-shop", "https", 443),
     ("web-us", ["web", "us-east"], "team-shop", "https", 443),

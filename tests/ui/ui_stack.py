@@ -30,6 +30,17 @@ from support.servers import free_port, wait_for_port
 
 SECRET = "ui-test-secret-0123456789-0123456789-abcdef"
 PASSWORD = "ui-test-password-0123"
+# Debian's Chromium as the suite and the screenshots launch it (by path; nothing is downloaded).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DESKTOP = {"width": 1280, "height": 900}  # browser viewports of the suite and the screenshots
 PHONE = {"width": 375, "height": 740}
 
