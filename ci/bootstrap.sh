@@ -15,6 +15,7 @@ declare -A APT_PACKAGES=(
   [/usr/bin/zstd]=zstd
   [/usr/bin/wrk]=wrk
   [/usr/bin/promtool]=prometheus
+  [/usr/bin/prometheus-alertmanager]=prometheus-alertmanager
   [/usr/bin/setpriv]=util-linux
   [/usr/sbin/nginx]=nginx
   [/usr/sbin/iptables]=iptables

@@ -37,6 +37,8 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "check_timeout_seconds": 2.0,
         "check_interval_seconds": 0,
         "login_rate_limit": 1000,
+        "login_address_limit": 1000,
+        "login_user_free_failures": 1000,
         **overrides,
     }
     return load_settings(environ={}, **values)

@@ -10,9 +10,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from panel import jobs
@@ -22,6 +24,7 @@ from panel.extensions import db, resources
 from panel.metrics import CHECK_ROUNDS_SKIPPED
 from panel.models import Server
 from panel_helpers import body, make_settings, migrate, run_jobs
+from support.servers import RedisServer, free_port
 from test_jobs import start_http
 
 Headers = Callable[[str], dict[str, str]]
@@ -50,7 +53,11 @@ def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> 
 def test_a_round_reports_progress_and_completion(
     app: Flask, client: FlaskClient, auth_headers: Headers
 ) -> None:
-    with socket_listening() as up_port:
+    accepting, up_port = start_http()  # accepts every connection (a bare listen() queue would fill)
+    panel = app.extensions["panel"]
+    # The test's HTTP server has a listen backlog of 5: keep the probes in flight below what it accepts.
+    panel.settings = panel.settings.model_copy(update={"check_concurrency": 4, "check_timeout_seconds": 10})
+    try:
         _add_servers(app, 150, up_port, prefix="up")
         _add_servers(app, 50, closed_port(), prefix="down")
         admin = auth_headers("admin")
@@ -58,6 +65,8 @@ def test_a_round_reports_progress_and_completion(
         queued = body(client.get(accepted["status_url"], headers=admin))
         assert queued["status"] == "queued" and queued["kind"] == "check_all"
         run_jobs(app)
+    finally:
+        accepting.shutdown()
     done = body(client.get(accepted["status_url"], headers=admin))
     assert done["status"] == "finished" and done["ended_at"]
     result = done["result"]
@@ -110,19 +119,6 @@ def test_a_round_whose_worker_died_is_reported_failed(
 # ---- a real `panel worker` process ----
 
 
-class socket_listening:
-    def __enter__(self) -> int:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(1024)
-        return int(self.sock.getsockname()[1])
-
-    def __exit__(self, *_exc: object) -> None:
-        self.sock.close()
-
-
 def closed_port() -> int:
     import socket
 
@@ -142,6 +138,7 @@ def worker_app(postgres_database: str, redis_url: str) -> Iterator[Flask]:
 def test_check_now_finishes_while_a_round_drains_on_one_worker(
     worker_app: Flask, postgres_database: str, redis_url: str, make_settings_env: dict[str, str]
 ) -> None:
+    metrics_port = free_port()
     slow_http, slow_port = start_http(delay=2.0)
     fast_http, fast_port = start_http()
     # 60 servers answering after 2 s, 4 at a time: the round takes about 30 s.
@@ -154,6 +151,8 @@ def test_check_now_finishes_while_a_round_drains_on_one_worker(
         "REDIS_URL": redis_url,
         "CHECK_CONCURRENCY": "4",
         "CHECK_TIMEOUT_SECONDS": "10",
+        "METRICS_PORT": str(metrics_port),
+        "METRICS_ADDRESS": "127.0.0.1",
     }
     worker = subprocess.Popen([sys.executable, "-m", "panel.cli", "worker"], env=env)
     try:
@@ -169,6 +168,8 @@ def test_check_now_finishes_while_a_round_drains_on_one_worker(
         assert progress is not None and progress["state"] == "running", progress
         assert progress["done"] < progress["total"]
         assert check_now.return_value()["up"] is True
+        scraped = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
+        assert 'panel_checks_total{result="up"}' in scraped  # the worker serves its own metrics (C2)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(60) == 0
         stopped = rounds.progress(connection, round_job.id)
@@ -179,3 +180,52 @@ def test_check_now_finishes_while_a_round_drains_on_one_worker(
             worker.kill()
         slow_http.shutdown()
         fast_http.shutdown()
+
+
+def test_a_worker_started_before_redis_waits_for_it(
+    tmp_path: Path, make_settings_env: dict[str, str]
+) -> None:
+    """Drill: Redis comes up after the worker (a pod restart order); no traceback, the job runs."""
+    database_url = f"sqlite:///{tmp_path}/panel.db"
+    migrate(database_url)
+    late_redis = RedisServer()
+    env = {**os.environ, **make_settings_env, "DATABASE_URL": database_url, "REDIS_URL": late_redis.url()}
+    stderr = tmp_path / "worker.log"
+    with stderr.open("w") as sink:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "panel.cli", "worker", "--burst"], env=env, stderr=sink
+        )
+    try:
+        _wait_for(lambda: "waiting for Redis" in stderr.read_text() or worker.poll() is not None, "the wait")
+        assert worker.poll() is None, stderr.read_text()
+        late_redis.start()
+        assert worker.wait(120) == 0, stderr.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        late_redis.stop()
+    assert "Traceback" not in stderr.read_text()
+
+
+def test_two_workers_never_run_two_rounds_at_once(app: Flask, settings: Any) -> None:
+    """Drill: two worker processes (two apps, two engines) asked for a round at the same moment."""
+    from panel.checks.engine import RoundRunning, engine_for
+
+    other = create_app(settings)
+    accepting, port = start_http(delay=1.0)
+    try:
+        _add_servers(app, 8, port, protocol="http", prefix="slowish")
+        first = engine_for(app.extensions["panel"])
+        second = engine_for(other.extensions["panel"])
+        first.start_round("round-a", "manual")
+        with pytest.raises(RoundRunning) as refused:
+            second.start_round("round-b", "periodic")
+        assert refused.value.running == "round-a"
+        first.wait("round-a", timeout=120)
+        second.start_round("round-c", "periodic")  # the lease is free again once round-a ended
+        second.wait("round-c", timeout=120)
+        with app.app_context():
+            assert (rounds.progress(resources().redis, "round-c") or {}).get("state") == "finished"
+    finally:
+        accepting.shutdown()
+        other.extensions["panel"].close()

@@ -631,3 +631,17 @@ def test_hostile_input_gets_a_clear_answer_never_a_500(app: Flask, make_user: Ma
         assert "Traceback" not in response.get_data(as_text=True)
     with app.app_context():
         assert db().scalar(select(func.count()).select_from(Server)) == 1
+
+
+def test_the_user_form_says_why_a_password_is_refused(app: Flask, make_user: MakeUser) -> None:
+    client, token = browser(app, make_user, "admin")
+    data = {"username": "erin", "role": "viewer", "csrf_token": token}
+    common = client.post("/users/new", data={**data, "password": "password1234"})
+    assert common.status_code == 422
+    message = re.search(
+        r'<p class="field-error" id="password-error">([^<]+)</p>', common.get_data(as_text=True)
+    )
+    assert message and "12 to 256 characters" not in message.group(1), message
+    assert (
+        client.post("/users/new", data={**data, "password": "a-Long-enough-and-unusual-7"}).status_code == 302
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from panel import jobs
+from panel import jobs, metrics
 from panel.app import create_app
 from panel.extensions import resources
 from panel_helpers import body, make_settings, run_jobs
@@ -93,7 +93,7 @@ def test_check_one_server_stores_the_result_and_carries_the_request_id(
     )
     audit = body(client.get("/api/v2/audit?target_type=server", headers=operator))["items"]
     assert {"server.check", "server.status"} <= {entry["action"] for entry in audit}
-    assert 'panel_jobs_enqueued_total{job="check_server"}' in client.get("/metrics").get_data(as_text=True)
+    assert 'panel_jobs_enqueued_total{job="check_server"}' in metrics.exposition()[0].decode()
 
 
 def test_check_all_fans_out_over_tcp_and_http(

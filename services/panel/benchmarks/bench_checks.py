@@ -40,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tests"))
 
+from bench_api import stop  # noqa: E402 - this folder, on the path when run as a script
 from support.servers import PostgresServer, RedisServer  # noqa: E402
 
 SECRET = "bench-secret-0123456789-0123456789-abcdefgh"  # noqa: S105 - throwaway servers only
@@ -48,6 +49,7 @@ BLACKHOLE_PORTS = (40000, 40999)
 CLOSED_PORTS = (41000, 41999)
 SLOW_PORTS = (42000, 42009)
 FAST_PORT = 42100
+EPHEMERAL_PORTS = (43000, 60999)
 INTERVAL_SECONDS = 300
 CHECK_NOW_GOAL_SECONDS = 2.0
 
@@ -101,6 +103,11 @@ def enter_private_network() -> None:
     """Re-run this script in a new network namespace with loopback up and the DROP rule in place."""
     if os.environ.get(IN_NETNS) == "1":
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        # Ephemeral ports (PostgreSQL's and Redis's free ports, every client's source port) stay out of
+        # the target ranges: a reply to a source port inside the DROP range would be dropped too.
+        Path("/proc/sys/net/ipv4/ip_local_port_range").write_text(
+            f"{EPHEMERAL_PORTS[0]} {EPHEMERAL_PORTS[1]}\n"
+        )
         low, high = BLACKHOLE_PORTS
         subprocess.run(
             ["iptables", "-A", "INPUT", "-i", "lo", "-p", "tcp", "--dport", f"{low}:{high}", "-j", "DROP"],
@@ -243,33 +250,37 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
             fast_id = db().query(Server.id).filter(Server.name == "fast").scalar()
             cpu_before = cpu_seconds(worker.pid)
             round_job = jobs.enqueue_check_all()
+            deadline = time.monotonic() + 120
             while (rounds.progress(connection, round_job.id) or {}).get("state") != "running":
+                if time.monotonic() > deadline or round_job.get_status(refresh=True) == "failed":
+                    raise SystemExit(f"error: the round did not start: {jobs.describe(round_job)}")
                 time.sleep(0.05)
             periodic = jobs.queue(connection).enqueue(
                 jobs.periodic_check_all, meta={"kind": "periodic_check_all"}
             )
-            stop = threading.Event()
+            round_over = threading.Event()
 
             def ask_check_now() -> None:
                 with app.test_request_context():
-                    while not stop.is_set():
+                    while not round_over.is_set():
                         job = jobs.enqueue_check(fast_id)
                         while job.get_status(refresh=True) not in ("finished", "failed"):
                             time.sleep(0.02)
                         job.refresh()
                         if job.ended_at and job.enqueued_at:
                             check_now.append((job.ended_at - job.enqueued_at).total_seconds())
-                        stop.wait(args.check_now_every)
+                        round_over.wait(args.check_now_every)
 
             asker = threading.Thread(target=ask_check_now, daemon=True)
             asker.start()
+            deadline = time.monotonic() + 3 * INTERVAL_SECONDS
             while True:
                 progress = rounds.progress(connection, round_job.id) or {}
-                if progress.get("state") != "running":
+                if progress.get("state") != "running" or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
             cpu_used = cpu_seconds(worker.pid) - cpu_before
-            stop.set()
+            round_over.set()
             asker.join(30)
             skipped = (jobs.describe(jobs.fetch(connection, periodic.id)).get("result") or {}).get(
                 "state"
@@ -287,12 +298,8 @@ def panel_round(database_url: str, redis_url: str, args: argparse.Namespace) -> 
             skipped,
         )
     finally:
-        worker.terminate()
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        app.extensions["panel"].engine.dispose()
+        stop(worker)
+        app.extensions["panel"].close()
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ from flask import Flask
 from panel import api, auth, errors, extensions, logs, notifications, observability, ops, security, ui
 from panel.extensions import Resources
 from panel.json_provider import SafeJSONProvider
+from panel.proxies import TrustedProxies, parse_networks
 from panel.settings import Settings, load_settings
 
 
@@ -27,6 +28,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         TESTING=settings.panel_env == "testing",
         MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, settings.trusted_proxies, parse_networks(settings.trusted_proxy_networks)
     )
     extensions.init_app(app, Resources.create(settings))
     observability.init_app(app)

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from panel import logs
 from panel.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("panel.cli")
+WORKER_REDIS_TIMEOUT_SECONDS = 5.0
 
 
 def _settings() -> Settings:
@@ -86,6 +87,7 @@ def migrate() -> None:
     from panel.db import make_engine
 
     engine = make_engine(settings)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one summary line below, not one per step
     try:
         before = schema.state(engine)
         if before.standing is schema.Standing.AHEAD:
@@ -179,8 +181,11 @@ def create_admin(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password, generated = secrets.token_urlsafe(18), True
-    if len(password) < 12:
-        raise click.UsageError("the password must have at least 12 characters")
+    from panel import password_policy
+
+    weak = password_policy.problems(password, username)
+    if weak:
+        raise click.UsageError(f"the password is not acceptable: {'; '.join(weak)}")
 
     app = create_app(settings)
     with app.app_context():
@@ -224,14 +229,7 @@ def web() -> NoReturn:
     every worker's numbers. Does not migrate: run `panel migrate` first.
     """
     _settings()  # fail fast with a clear message instead of in every worker
-    metrics_dir = Path(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "panel-metrics"
-    )
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    # Files left by a previous run would be added to this run's counters; only those go.
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink(missing_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    _prepare_metrics_dir("panel-metrics")
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:panel.gunicorn_config", "panel.wsgi:app"]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
 
@@ -249,23 +247,30 @@ def worker(burst: bool) -> None:
     checks every server again).
     """
     settings = _settings()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # else one process: the default registry suffices
+        _prepare_metrics_dir("panel-worker-metrics")
     import redis
     from rq import SimpleWorker
 
-    from panel import jobs
+    from panel import jobs, metrics
     from panel.app import create_app
     from panel.checks import engine
     from panel.extensions import resources
 
     _raise_open_files_limit(settings.check_concurrency)
-    app = create_app(settings)
+    # Jobs wait for no user: a slow Redis (a busy node) must not fail a round; web requests keep
+    # their short REDIS_TIMEOUT_SECONDS.
+    timeout = max(settings.redis_timeout_seconds, WORKER_REDIS_TIMEOUT_SECONDS)
+    app = create_app(settings.model_copy(update={"redis_timeout_seconds": timeout}))
     with app.app_context():
         res = resources()
         if not burst:
             jobs.ensure_periodic(res.redis, settings.check_interval_seconds)
+            metrics.serve(settings.metrics_port, settings.metrics_address)
         # RQ gets a connection of its own: it raises the socket timeout of its connection to fit
         # its blocking dequeue, and the app's client must keep its short REDIS_TIMEOUT_SECONDS.
         rq_connection = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        _wait_for_redis(rq_connection)
         rq_worker = SimpleWorker(jobs.worker_queues(rq_connection), connection=rq_connection)
         try:
             rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
@@ -273,6 +278,42 @@ def worker(burst: bool) -> None:
                 engine.wait_all()
         finally:
             engine.stop_all()
+
+
+def _prepare_metrics_dir(default_name: str) -> None:
+    """Create PROMETHEUS_MULTIPROC_DIR (default: /tmp/<default_name>) and drop a previous run's files,
+    which would otherwise be added to this run's counters."""
+    metrics_dir = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / default_name
+    )
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _wait_for_redis(connection: Any, timeout: float = 120.0) -> None:
+    """Wait for Redis at start instead of dying with a traceback; exit 1 with one line if it never comes."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            connection.ping()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() >= deadline:
+                click.echo(
+                    f"error: Redis did not answer within {timeout:g}s ({type(exc).__name__}); "
+                    "check REDIS_URL and that Redis runs",
+                    err=True,
+                )
+                sys.exit(1)
+            if not said:
+                log.warning("waiting for Redis", extra={"error": type(exc).__name__})
+                said = True
+            time.sleep(1.0)
 
 
 def _raise_open_files_limit(concurrency: int) -> None:

@@ -1,9 +1,11 @@
-"""Operations endpoints: /livez (the process answers), /readyz (can this pod serve?), /metrics.
+"""Operations endpoints: /livez (the process answers), /readyz (can this pod serve?).
 
 Readiness fails only for what makes a pod useless: the database unreachable, or its schema behind what
 this image needs. A schema *ahead* of this image is fine (expand/contract migrations, see schema.py): old
 pods stay ready while a new release migrates. Redis is reported but never fails readiness: without it a
 pod still serves sign-in pages and Bearer reads, and a Redis outage would otherwise empty every Service.
+
+Metrics are not served here but on their own port (``panel.metrics.serve``, contract C2).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from panel import metrics, schema
+from panel import schema
 from panel.extensions import Resources, resources
 
 bp = Blueprint("ops", __name__)
@@ -66,9 +68,3 @@ def readyz() -> tuple[Response, int]:
     ready = all(checks[name] == "ok" for name in _REQUIRED)
     status = "unavailable" if not ready else "ok" if all(v == "ok" for v in checks.values()) else "degraded"
     return jsonify(status=status, checks=checks), 200 if ready else 503
-
-
-@bp.get("/metrics")
-def metrics_endpoint() -> Response:
-    body, content_type = metrics.exposition()
-    return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)

@@ -8,7 +8,7 @@ import unicodedata
 
 from flask import request
 
-from panel import audit, extensions
+from panel import audit, credentials, extensions
 from panel.auth import csrf, passwords, ratelimit, sessions
 from panel.models import User, utcnow
 
@@ -65,7 +65,9 @@ def password_login(username: str, password: str, method: str) -> User:
     else:
         if user.password_hash and passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
+            credentials.mark_rehash(session_, user)  # same password: not a credential change
         record_login(user, method)
+        ratelimit.record_success(username, address)
         return user
     ratelimit.record_failure(username, address)
     changes = {"method": method, "reason": reason, "address": address}
@@ -94,7 +96,7 @@ def record_login(user: User, method: str) -> None:
 
 def start_session(user: User) -> None:
     """Log ``user`` into the browser session, dropping everything from before (session fixation)."""
-    sessions.start(user.id)
+    sessions.start(user.id, user.credential_generation or 0)
     csrf.rotate_csrf_token()
 
 

@@ -50,6 +50,7 @@ def _new_token(user: User, token_type: str, ttl_seconds: int, **extra: Any) -> t
         "jti": jti,
         "iat": now,
         "exp": now + timedelta(seconds=ttl_seconds),
+        "gen": user.credential_generation or 0,  # see panel.credentials
         **extra,
     }
     return _encode(claims), jti
@@ -110,8 +111,14 @@ def decode_access_token(token: str) -> dict[str, Any]:
     return claims
 
 
-def redeem_refresh_token(token: str) -> tuple[int, str]:
-    """Consume a refresh token once; return (user id, family) for issuing the next pair.
+def generation(claims: dict[str, Any]) -> int:
+    """The credential generation a token was issued under (0 for tokens from before it existed)."""
+    value = claims.get("gen", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def redeem_refresh_token(token: str) -> tuple[int, str, int]:
+    """Consume a refresh token once; return (user id, family, credential generation) for the next pair.
 
     Raises TokenError when the token is invalid, expired, revoked or already redeemed (which revokes
     every token of its family).
@@ -129,4 +136,4 @@ def redeem_refresh_token(token: str) -> tuple[int, str]:
         ttl = extensions.settings().jwt_refresh_ttl_seconds
         redis.set(_REVOKED_FAMILY_KEY.format(family=family), "1", ex=ttl)
         raise TokenError("the refresh token was already used; all tokens from this sign-in are revoked")
-    return int(claims["sub"]), family
+    return int(claims["sub"]), family, generation(claims)

@@ -30,7 +30,7 @@ from panel.checks import history, rounds
 from panel.checks.history import CheckOutcome
 from panel.checks.probes import Target, http_client, probe
 from panel.extensions import Resources
-from panel.metrics import CHECK_ROUND_SECONDS, CHECKS_DONE
+from panel.metrics import CHECK_ROUND_SECONDS, CHECK_ROUNDS, CHECKS_DONE
 from panel.models import Server
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class CheckEngine:
         # One thread writes results: batches of one round commit in order, never concurrently.
         self._db = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="check-db")
         self._rounds: dict[str, concurrent.futures.Future[None]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # the same rounds, as tasks on the loop
         self._now_slots = asyncio.Semaphore(CHECK_NOW_SLOTS)
         self._now_client = http_client(CHECK_NOW_SLOTS)
 
@@ -65,7 +66,7 @@ class CheckEngine:
         if lease is None:
             raise RoundRunning(rounds.running_round(self._res.redis))
         rounds.start(self._res.redis, round_id, trigger)
-        future = asyncio.run_coroutine_threadsafe(self._round(round_id, lease), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._round(round_id, trigger, lease), self._loop)
         self._rounds[round_id] = future
         future.add_done_callback(lambda _f: self._rounds.pop(round_id, None))
 
@@ -83,27 +84,35 @@ class CheckEngine:
         return future.result(timeout + 10)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Interrupt running rounds (their lease is released; the next round checks again), stop the loop."""
-        for future in list(self._rounds.values()):
-            future.cancel()
-        deadline = time.monotonic() + timeout
-        while self._rounds and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Interrupt running rounds (marked interrupted, lease released: the next round checks again),
+        then stop the loop."""
+        cancelled = asyncio.run_coroutine_threadsafe(self._cancel_rounds(), self._loop)
+        with contextlib.suppress(concurrent.futures.TimeoutError):
+            cancelled.result(timeout)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
         self._db.shutdown(wait=True)
 
     # ---- on the loop ----
 
+    async def _cancel_rounds(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # each round's finally has run
+
     async def _probe_now(self, target: Target, timeout: float) -> CheckOutcome:
         async with self._now_slots:
             return await probe(target, timeout, self._now_client)
 
-    async def _round(self, round_id: str, lease: Lock) -> None:
+    async def _round(self, round_id: str, trigger: str, lease: Lock) -> None:
         loop = asyncio.get_running_loop()
         settings = self._res.settings
         started = time.perf_counter()
         state, error = rounds.INTERRUPTED, None
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks[round_id] = task
         try:
             targets = await loop.run_in_executor(self._db, self._load_targets)
             rounds.set_total(self._res.redis, round_id, len(targets))
@@ -129,8 +138,10 @@ class CheckEngine:
             log.exception("check-all round failed", extra={"round_id": round_id})
             error = f"{type(exc).__name__}: the round failed; see the worker log"
         finally:
+            self._tasks.pop(round_id, None)
             elapsed = time.perf_counter() - started
             CHECK_ROUND_SECONDS.observe(elapsed)
+            CHECK_ROUNDS.labels(trigger, state).inc()
             with contextlib.suppress(redis.RedisError):
                 rounds.finish(self._res.redis, round_id, state, error)
             with contextlib.suppress(redis.RedisError, Exception):

@@ -56,9 +56,15 @@ def validate(model: type[ModelT], values: dict[str, Any]) -> FormResult[ModelT]:
         errors: dict[str, str] = {}
         for error in exc.errors(include_url=False, include_input=False):
             name = str(error["loc"][0]) if error["loc"] else "form"
-            if name not in errors:
-                rule = FIELD_RULES.get(name)
-                errors[name] = f"Enter {rule}." if rule else str(error["msg"])
+            if name in errors:
+                continue
+            rule = FIELD_RULES.get(name)
+            if error["type"] == "value_error" or not rule:
+                # A validator's own message (e.g. the password policy's) says more than the rule.
+                message = str(error["msg"]).removeprefix("Value error, ")
+                errors[name] = message[:1].upper() + message[1:].rstrip(".") + "."
+            else:
+                errors[name] = f"Enter {rule}."
         return FormResult(values, None, errors)
 
 
