@@ -512,7 +512,7 @@ def test_audit_view_filters_and_hides_account_details_from_operators(app: Flask,
         data={
             "username": "dave",
             "email": "dave@example.org",
-            "password": "dave-password-123",
+            "password": "Quartz-lantern-harbor-58",
             "role": "viewer",
             "csrf_token": admin_token,
         },

@@ -153,7 +153,7 @@ def test_admin_creates_a_user_changes_the_role_and_resets_the_password(
     admin.get_by_label("Initial password").fill("short")
     admin.get_by_role("button", name="Add user").click()
     expect(admin.locator("#password-error")).to_be_visible()
-    admin.get_by_label("Initial password").fill("bobs-first-password-1")
+    admin.get_by_label("Initial password").fill("Violet-tundra-compass-41")
     admin.get_by_role("button", name="Add user").click()
     expect(admin.get_by_role("heading", name="bob")).to_be_visible()
 
@@ -162,7 +162,7 @@ def test_admin_creates_a_user_changes_the_role_and_resets_the_password(
     expect(admin.get_by_role("status").first).to_contain_text("bob is now operator.")
 
     bob = new_page()
-    sign_in(bob, {"username": "bob", "password": "bobs-first-password-1"})
+    sign_in(bob, {"username": "bob", "password": "Violet-tundra-compass-41"})
     expect(bob.get_by_role("link", name="Add server")).to_be_visible()  # operators may add servers
 
     admin.get_by_role("button", name="Reset password").click()
@@ -175,7 +175,7 @@ def test_admin_creates_a_user_changes_the_role_and_resets_the_password(
     stale = new_page()
     stale.goto("/login")
     stale.get_by_label("Username").fill("bob")
-    stale.get_by_label("Password").fill("bobs-first-password-1")
+    stale.get_by_label("Password").fill("Violet-tundra-compass-41")
     stale.get_by_role("button", name="Sign in").click()
     expect(stale.get_by_role("alert")).to_contain_text("Invalid username or password")
 
