@@ -9,7 +9,7 @@ WORKERS ?= 0
 PANEL_URL ?= http://127.0.0.1:8000
 
 .PHONY: help setup tools up test test-python lint e2e images test-images bench bench-panel bench-backup \
-        bench-health bench-loadtest loadtest kustomize bench-checks
+        bench-health bench-loadtest loadtest kustomize bench-checks bench-ui
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -59,13 +59,16 @@ loadtest: setup ## Load-test a running stack (needs LOADTEST_PASSWORD): make loa
 	@uv run --frozen panel-loadtest run --scenario $(SCENARIO) --host $(PANEL_URL) --workers $(WORKERS) $(LOADTEST_ARGS) || { \
 	  code=$$?; echo "make: for exit code $$code itself run: uv run --frozen panel-loadtest run ..." >&2; exit $$code; }
 
-bench: bench-panel bench-checks bench-backup bench-health bench-loadtest ## Every benchmark (ratios measured side by side)
+bench: bench-panel bench-checks bench-ui bench-backup bench-health bench-loadtest ## Every benchmark (ratios measured side by side)
 
 bench-panel: setup ## Panel: cached GET /api/v2/servers vs a bare Flask endpoint, same gunicorn, wrk
 	@uv run --frozen python services/panel/benchmarks/bench_api.py
 
 bench-checks: setup ## Checks: a 10,000-server round on one worker (closed, black-holed, slow ports) vs a bare asyncio loop; Check now p95 during it (root)
 	@uv run --frozen python services/panel/benchmarks/bench_checks.py $(BENCH_ARGS)
+
+bench-ui: setup ## UI: server list with 10,000 servers and server page with 43,200 checks (server time, vs the API)
+	@uv run --frozen python services/panel/benchmarks/bench_ui.py $(BENCH_ARGS)
 
 bench-backup: setup ## Backups: pgbench DB (SCALE=70 is about 1 GB), pg_dump/pg_restore vs panel-backup
 	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70)
