@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from panel import audit
+from panel import audit, password_policy
 from panel.auth.passwords import hash_password
 from panel.errors import ApiError
 from panel.models import Role, User
@@ -45,6 +45,16 @@ def update_user(session: Session, user: User, changes: dict[str, Any], actor_id:
         changes.get("role", Role.ADMIN.value) != Role.ADMIN.value or changes.get("is_active") is False
     ):
         raise ApiError(409, "Conflict", "you cannot demote or deactivate yourself; ask another admin")
+    if "password" in changes:
+        # The request models check the rules that need no username; the username is the account's.
+        found = password_policy.problems(changes["password"], user.username)
+        if found:
+            raise ApiError(
+                422,
+                "Unprocessable Content",
+                f"password: {'; '.join(found)}",
+                errors=[{"field": "password", "message": message} for message in found],
+            )
     diff: dict[str, Any] = {}
     for field, value in changes.items():
         if field == "password":
