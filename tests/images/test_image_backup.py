@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 
 import psycopg2
-import yaml
 import pyrage
 import pytest
+import yaml
 from image_podman import REPO_ROOT, give_to_image_user, run
 
 pytestmark = [pytest.mark.postgres]
