@@ -49,6 +49,12 @@ def main() -> None:
     PANEL_URL, ...); every secret can also be given as a file path in <NAME>_FILE.
     Run `panel check-config` to validate it.
     """
+    # Every process that counts something (web, worker and its job children, one-off commands) writes
+    # its samples into PROMETHEUS_MULTIPROC_DIR when it is set; a fresh emptyDir or tmpfs has no such
+    # folder yet, and a missing folder makes every metric write raise FileNotFoundError.
+    from panel import metrics
+
+    metrics.ensure_multiprocess_dir()
 
 
 @main.command("check-config")
@@ -69,7 +75,11 @@ def check_config() -> None:
 
 @main.command()
 def migrate() -> None:
-    """Apply every pending database migration (the web process never does this itself)."""
+    """Apply every pending database migration (the web process never does this itself).
+
+    A database already ahead of this image (migrated by a newer release, e.g. during a rollback) is left
+    as it is: migrations are expand/contract, so its schema still serves this image. Exit 0.
+    """
     settings = _settings()
     _ensure_sqlite_dir(settings)
     from panel import schema
@@ -77,6 +87,10 @@ def migrate() -> None:
 
     engine = make_engine(settings)
     try:
+        before = schema.state(engine)
+        if before.standing is schema.Standing.AHEAD:
+            click.echo(f"nothing to do: {before.describe()}")
+            return
         schema.upgrade(engine)
         click.echo(f"database schema at revision {schema.current_revision(engine)} (newest)")
     except SQLAlchemyError as exc:
@@ -96,9 +110,10 @@ def migrate() -> None:
 )
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between checks.")
 def wait_for_schema(timeout: float, interval: float) -> None:
-    """Block until the database exists and its schema is at the newest migration.
+    """Block until the database's schema serves this image: at its newest migration, or ahead of it.
 
-    For containers that start alongside the migration job: they wait here instead of crashing.
+    For containers that start alongside the migration job: they wait here instead of crashing. A schema
+    ahead of this image (a newer release migrated it) serves it too: migrations are expand/contract.
     """
     settings = _settings()
     from panel import schema
@@ -110,18 +125,18 @@ def wait_for_schema(timeout: float, interval: float) -> None:
     try:
         while True:
             try:
-                current = schema.current_revision(engine)
-                state = f"at revision {current or 'none'}, waiting for {schema.head_revision()}"
-                if current == schema.head_revision():
-                    click.echo(f"database schema is at the newest revision ({current})")
+                found = schema.state(engine)
+                if found.standing.serves_this_image:
+                    click.echo(f"schema ready: {found.describe()}")
                     return
+                state = f"{found.describe()}; waiting for `panel migrate`"
             except SQLAlchemyError as exc:
                 state = f"database unreachable ({type(exc).__name__})"
             if state != last_state:
                 click.echo(f"waiting: {state}", err=True)
                 last_state = state
             if time.monotonic() >= deadline:
-                click.echo(f"error: gave up after {timeout:g}s: {state}; run `panel migrate`", err=True)
+                click.echo(f"error: gave up after {timeout:g}s: {state}", err=True)
                 sys.exit(1)
             time.sleep(interval)
     finally:

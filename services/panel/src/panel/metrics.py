@@ -40,6 +40,13 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 
 
+def ensure_multiprocess_dir() -> None:
+    """Create ``PROMETHEUS_MULTIPROC_DIR`` when it is set but missing (a fresh emptyDir has none)."""
+    directory = multiprocess_dir()
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+
+
 def exposition() -> tuple[bytes, str]:
     """The text exposition of every metric of every process of this server."""
     if multiprocess_dir():
