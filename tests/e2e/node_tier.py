@@ -40,6 +40,7 @@ RELEASE = "panel"
 S3_PORT = 9000
 S3_BUCKET = "panel-backups"
 PROMETHEUS_PORT = 9090
+ENDED = {"Complete", "Failed"}  # the Job conditions that end it
 # As ci/images.sh: runc (crun refuses hybrid cgroups) and limits an unprivileged container may set here.
 PODMAN_RUNTIME = ("--runtime", "runc", "--ulimit", "nofile=1024:20000", "--ulimit", "nproc=4096:4096")
 RESTRICTED_CONTAINER = {
@@ -246,6 +247,30 @@ class Release:
             },
         }
         self.apply(pod)
+
+    def wait_job(self, name: str, timeout: float) -> str:
+        """Waits for a Job to end; returns the condition that ended it (`Complete` or `Failed`)."""
+        ended: list[str] = []
+
+        def finished() -> bool:
+            conditions = self.get("job", name).get("status", {}).get("conditions") or []
+            ended.extend(
+                c["type"] for c in conditions if c["type"] in {"Complete", "Failed"} and c["status"] == "True"
+            )
+            return bool(ended)
+
+        if not wait_until(finished, timeout, interval=2):
+            raise AssertionError(f"job {name} still running after {timeout:.0f} s:\n{self.diagnostics()}")
+        return ended[0]
+
+    def wait_for_log(self, name: str, text: str, timeout: float = 120) -> None:
+        """Waits until the pod's log contains `text` (e.g. a client announcing that it is serving)."""
+
+        def logged() -> bool:
+            return text in self.kubectl("logs", name, check=False).stdout
+
+        if not wait_until(logged, timeout):
+            raise AssertionError(f"pod {name} never logged {text!r}:\n{self.diagnostics()}")
 
     def finish_client(self, name: str, *, stop: bool = False, timeout: float = 300) -> tuple[int, str]:
         """Waits for a client pod to exit (after telling it to stop, for the open-ended clients); returns

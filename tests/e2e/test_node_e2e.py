@@ -68,8 +68,11 @@ def credentials(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return values_file(tmp_path_factory.mktemp("values"), "credentials.yaml", values), password
 
 
-def chart_values(credentials: tuple[Path, str]) -> tuple[str | Path, ...]:
-    return ("-f", DEFAULTS, "-f", NODE_VALUES, "-f", credentials[0])
+def chart_values(credentials: tuple[Path, str], *scenarios: Path) -> tuple[str | Path, ...]:
+    """-f arguments: the defaults scenario, the node's values, other scenarios, and the real credentials
+    last (scenarios carry placeholder ones)."""
+    files = (DEFAULTS, NODE_VALUES, *scenarios, credentials[0])
+    return tuple(arg for path in files for arg in ("-f", path))
 
 
 def restricted_namespace(name: str) -> dict[str, Any]:
@@ -221,7 +224,7 @@ def test_a_deleted_web_pod_is_replaced_while_the_others_serve(release: Release) 
     release.start_client(
         "traffic-delete", "steady_traffic", env={"URL": f"{WEB_URL}/login"}, labels=TEST_CLIENT
     )
-    time.sleep(3)
+    release.wait_for_log("traffic-delete", "serving")
     release.kubectl("delete", "pod", before[0], "--wait=false")
     assert wait_until(lambda: before[0] not in ready_pods(release, "web"), 60)
     assert wait_until(lambda: len(ready_pods(release, "web")) >= len(before), 180), (
@@ -234,10 +237,13 @@ def test_a_deleted_web_pod_is_replaced_while_the_others_serve(release: Release) 
 def test_in_cluster_locust_passes_smoke_slos_and_fails_an_impossible_one(
     release: Release, credentials: tuple[Path, str]
 ) -> None:
-    loadtest = ("-f", SCENARIO_DIR / "loadtest-values.yaml", "--set", "loadtest.scheduled.enabled=true")
-    release.upgrade(CHART_DIR, *chart_values(credentials), *loadtest)
+    scenario = SCENARIO_DIR / "loadtest-values.yaml"
+    loadtest = ("--set", "loadtest.scheduled.enabled=true")
+    release.upgrade(CHART_DIR, *chart_values(credentials, scenario), *loadtest)
     release.kubectl("create", "job", f"--from=cronjob/{RELEASE}-loadtest", "locust-smoke")
-    release.kubectl("wait", "--for=condition=Complete", "job/locust-smoke", "--timeout=600s")
+    assert release.wait_job("locust-smoke", 600) == "Complete", release.kubectl(
+        "logs", "job/locust-smoke"
+    ).stdout
 
     impossible = (
         "--set",
@@ -245,9 +251,9 @@ def test_in_cluster_locust_passes_smoke_slos_and_fails_an_impossible_one(
         "--set-string",
         "loadtest.extraEnv[0].value=0.001",
     )
-    release.upgrade(CHART_DIR, *chart_values(credentials), *loadtest, *impossible)
+    release.upgrade(CHART_DIR, *chart_values(credentials, scenario), *loadtest, *impossible)
     release.kubectl("create", "job", f"--from=cronjob/{RELEASE}-loadtest", "locust-impossible")
-    release.kubectl("wait", "--for=condition=Failed", "job/locust-impossible", "--timeout=600s")
+    assert release.wait_job("locust-impossible", 600) == "Failed"
     (pod,) = release.pods("job-name=locust-impossible")[:1]
     exit_code = pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"]
     assert exit_code == 99, release.kubectl("logs", pod["metadata"]["name"], "--tail=50").stdout
