@@ -24,9 +24,11 @@ COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 METRICS_SERVER_VERSION="${METRICS_SERVER_VERSION:-v0.9.0}"
 KUBE_ROUTER_VERSION="${KUBE_ROUTER_VERSION:-v2.1.0}"
 CACHE="${PANEL_TOOLS_CACHE:-$HOME/.cache/panel-tools}"
+# PARALLEL pieces build side by side into the shared, concurrency-safe Go build cache (the links and the
+# module downloads of one overlap the compiles of the other), each with every core unless told otherwise.
+PARALLEL="${PANEL_NODE_TOOLS_PARALLEL:-2}"
 export PATH="$PATH:/usr/local/go/bin" GOFLAGS="-mod=mod -buildvcs=false" GOTOOLCHAIN=local CGO_ENABLED=0
-# Two shared cores: keep the build from taking both.
-export GOMAXPROCS="${GOMAXPROCS:-2}"
+export GOMAXPROCS="${GOMAXPROCS:-$(nproc)}"
 
 # Debian packages of the node: binary that proves it is installed -> package.
 declare -A APT_PACKAGES=(
@@ -150,9 +152,25 @@ key+="-metrics-server-$METRICS_SERVER_VERSION-kube-router-$KUBE_ROUTER_VERSION"
 key+="-src-$(source_hash coredns)$(source_hash pause)"
 bin="$CACHE/node-$key"
 if [[ ! -d "$bin" ]]; then
-  pieces=("$(containerd)" "$(crictl)" "$(coredns)" "$(pause)" "$(metrics_server)" "$(kube_router)")
+  dirs="$(mktemp -d)"
+  trap 'rm -rf "$dirs"' EXIT
+  running=0 failed=0
+  # Longest first, so that the two lanes end together.
+  for piece in metrics_server containerd kube_router coredns crictl pause; do
+    if ((running >= PARALLEL)); then
+      wait -n || failed=1
+      running=$((running - 1))
+    fi
+    ("$piece" >"$dirs/$piece") &
+    running=$((running + 1))
+  done
+  while ((running > 0)); do
+    wait -n || failed=1
+    running=$((running - 1))
+  done
+  ((failed == 0)) || die "a node tool failed to build (its output is above); fix the cause and run $0 again"
   rm -rf "$bin.tmp"; mkdir -p "$bin.tmp"
-  for piece in "${pieces[@]}"; do ln -sf "$piece"/* "$bin.tmp/"; done
+  for piece in "$dirs"/*; do ln -sf "$(cat "$piece")"/* "$bin.tmp/"; done
   rm -rf "$bin"; mv "$bin.tmp" "$bin"
 fi
 echo "$bin"
