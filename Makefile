@@ -33,7 +33,7 @@ test-python: ## Run the pytest suites (panel, backup, healthcheck, loadtest, cha
 lint: ## ruff and mypy over all Python
 	@uv run --frozen ruff check .
 	@uv run --frozen ruff format --check .
-	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src \
+	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src libs/service-settings/src \
 	  services/panel/benchmarks services/backup/benchmarks services/healthcheck/benchmarks loadtest/benchmarks tests \
 	  ci/cluster
 
