@@ -15,6 +15,9 @@ import redis as redis_lib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+# A real panel for any suite (start_panel, real_panel) and the hook that adds its logs to a failing
+# test's report: see tests/support/running_panel.py.
+from support.running_panel import pytest_runtest_makereport, real_panel, start_panel  # noqa: F401
 from support.servers import PostgresServer, RedisServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

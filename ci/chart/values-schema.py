@@ -1,11 +1,13 @@
-"""Generate charts/panel/values.schema.json from values.yaml, so the schema never lags the values.
+"""Generate charts/panel/values.schema.json from values.yaml, so the schema never lags the values, and
+charts/panel/templates/_timezones.tpl (the IANA time zone names `panel.validate` accepts) from the
+`tzdata` package pinned in uv.lock, so the list changes only when the lock does.
 
 Our own objects are closed (`additionalProperties: false`: a typo such as `web.replicaCont` fails the
 install); Kubernetes objects passed through verbatim (resources, probes, affinity, ...) stay open because
 the API server validates them. Enumerations and patterns are listed below.
 
-    uv run --frozen python ci/chart/values-schema.py           # rewrite the schema
-    uv run --frozen python ci/chart/values-schema.py --check   # exit 1 when it is out of date
+    uv run --frozen python ci/chart/values-schema.py           # rewrite both files
+    uv run --frozen python ci/chart/values-schema.py --check   # exit 1 when one is out of date
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import tzdata
 import yaml
 
 CHART_DIR = Path(__file__).resolve().parents[2] / "charts" / "panel"
 
 # Keys whose values are Kubernetes objects or free-form maps: any content.
 OPEN_KEYS = {
-    "podSecurityContext", "containerSecurityContext", "resources", "startupProbe", "readinessProbe",
+    "podSecurityContext", "containerSecurityContext", "startupProbe", "readinessProbe",
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
-    "strategy", "behavior", "extra", "commonLabels",
+    "strategy", "behavior", "extra", "commonLabels", "commonAnnotations", "tlsConfig", "lifecycleHooks",
 }  # fmt: skip
 OPEN_PATHS = {"healthcheck.config"}
 ENUMS = {
@@ -34,15 +38,90 @@ ENUMS = {
     "secrets.oauth.provider": ["", "google", "oidc"],
     "image.pullPolicy": ["Always", "IfNotPresent", "Never"],
     "web.service.type": ["ClusterIP", "NodePort", "LoadBalancer"],
+    "metrics.serviceMonitor.scheme": ["http", "https"],
+    "worker.autoscaling.queueLength.provider": ["auto", "keda", "hpa"],
+    "web.service.externalTrafficPolicy": ["", "Cluster", "Local"],
+    "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
+    "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
 }
+
+
+def closed_list(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """A list of objects with only these keys (a typo in a key is refused)."""
+    item: dict[str, Any] = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required:
+        item["required"] = required
+    return {"type": "array", "items": item}
+
+
 OVERRIDES: dict[str, dict[str, Any]] = {
-    "web.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
-    "worker.podDisruptionBudget.maxUnavailable": {"type": ["integer", "string"]},
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
+    "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
+    "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
+    "web.service.nodePorts.http": {"type": "integer", "minimum": 0, "maximum": 65535},
     "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},
     "web.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
     "worker.autoscaling.minReplicas": {"type": "integer", "minimum": 1},
+    "worker.autoscaling.queueLength.targetPerReplica": {"type": "integer", "minimum": 1},
     "extraDeploy": {"type": "array", "items": {"type": ["object", "string"]}},
+    "httpRoute.hostnames": {"type": "array", "items": {"type": "string"}},
+    "ingress.extraHosts": closed_list(
+        {
+            "name": {"type": "string", "minLength": 1},
+            "path": {"type": "string"},
+            "pathType": {"type": "string", "enum": ["Prefix", "Exact", "ImplementationSpecific"]},
+        },
+        required=["name"],
+    ),
+    "ingress.extraTls": closed_list(
+        {"hosts": {"type": "array", "items": {"type": "string"}}, "secretName": {"type": "string"}}
+    ),
+}
+
+# Rules for a key wherever it appears (every image's digest, every component's resources, ...).
+KEY_SCHEMAS: dict[str, dict[str, Any]] = {
+    "digest": {"type": "string", "pattern": "^(sha256:[a-f0-9]{64})?$"},
+    "command": {"type": "array", "items": {"type": "string"}},
+    "ipFamilyPolicy": {"type": "string", "enum": ["", "SingleStack", "PreferDualStack", "RequireDualStack"]},
+    "ipFamilies": {"type": "array", "maxItems": 2, "uniqueItems": True, "items": {"enum": ["IPv4", "IPv6"]}},
+    "loadBalancerSourceRanges": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9a-fA-F.:]+/[0-9]{1,3}$"},
+    },
+    # Kubernetes quantities by resource name; `limit` or `request` (typos) are refused.
+    "resources": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "requests": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+            "limits": {"type": "object", "additionalProperties": {"type": ["string", "number"]}},
+            "claims": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    # EnvVar items: a name, and a value or valueFrom.
+    "extraEnv": closed_list(
+        {
+            "name": {"type": "string", "minLength": 1},
+            "value": {"type": "string"},
+            "valueFrom": {"type": "object"},
+        },
+        required=["name"],
+    ),
+    # A PDB's maxUnavailable: at least 1 (or 1-100 %); 0 would block every node drain.
+    "maxUnavailable": {
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "string", "pattern": "^([1-9][0-9]?|100)%$"},
+        ]
+    },
+    "accessModes": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "type": "string",
+            "enum": ["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"],
+        },
+    },
 }
 
 
@@ -52,6 +131,8 @@ def schema_of(value: Any, path: str) -> dict[str, Any]:
         return OVERRIDES[path]
     if path in ENUMS:
         return {"type": "string", "enum": ENUMS[path]}
+    if key in KEY_SCHEMAS:
+        return KEY_SCHEMAS[key]
     if isinstance(value, bool):
         return {"type": "boolean"}
     if isinstance(value, int):
@@ -83,18 +164,40 @@ def render() -> str:
     return json.dumps(schema, indent=2) + "\n"
 
 
+# Names in tzdata's list that are not places: Kubernetes would accept them, nobody means them.
+NOT_TIME_ZONES = {"Factory"}
+
+
+def render_time_zones() -> str:
+    names = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    names = sorted(set(names) - NOT_TIME_ZONES)
+    return (
+        "{{/*\n"
+        f"panel.validate.timeZones: the {len(names)} IANA time zone names of tzdata "
+        f"{tzdata.IANA_VERSION}, one\nper line, for panel.validate. Generated by ci/chart/values-schema.py "
+        "from the tzdata package in\nuv.lock; do not edit.\n"
+        "*/}}\n"
+        '{{- define "panel.validate.timeZones" -}}\n' + "\n".join(names) + "\n{{- end -}}\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--check", action="store_true", help="only report whether the schema is up to date")
+    parser.add_argument("--check", action="store_true", help="only report whether the files are up to date")
     args = parser.parse_args()
-    target = CHART_DIR / "values.schema.json"
+    outputs = {
+        CHART_DIR / "values.schema.json": render(),
+        CHART_DIR / "templates" / "_timezones.tpl": render_time_zones(),
+    }
     if args.check:
-        if not target.exists() or target.read_text() != render():
-            sys.exit(f"{target} is out of date; fix: uv run --frozen python ci/chart/values-schema.py")
+        stale = [str(path) for path, text in outputs.items() if not path.exists() or path.read_text() != text]
+        if stale:
+            sys.exit(f"{', '.join(stale)} out of date; fix: uv run --frozen python ci/chart/values-schema.py")
         return
-    target.write_text(render())
+    for path, text in outputs.items():
+        path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from chart_support import SCENARIOS, documents, pod_specs
+from chart_support import SCENARIOS, Tools, documents, helm_template, pod_specs, scenario_files
 
 pytestmark = pytest.mark.timeout(3600)
 
@@ -122,3 +122,21 @@ def test_every_pod_is_restricted(rendered: dict[str, str], scenario: str) -> Non
     failures = {name: restricted_violations(spec) + panel_violations(spec) for name, spec in pods}
     failures = {name: problems for name, problems in failures.items() if problems}
     assert not failures, failures
+
+
+def test_openshift_adaptation_stays_restricted(tools: Tools) -> None:
+    # On OpenShift the chart leaves the uid, gid and fsGroup to the SCC; nothing else may loosen.
+    rendered = helm_template(
+        tools, [scenario_files()["everything"]], "--api-versions", "security.openshift.io/v1"
+    )
+    pods = [pod for doc in documents(rendered) for pod in pod_specs(doc)]
+    failures = {name: restricted_violations(spec) for name, spec in pods if restricted_violations(spec)}
+    assert not failures, failures
+    fixed_ids = [
+        name
+        for name, spec in pods
+        for context in [spec.get("securityContext", {})]
+        + [c.get("securityContext", {}) for c in spec["containers"]]
+        if {"runAsUser", "runAsGroup", "fsGroup"} & set(context)
+    ]
+    assert not fixed_ids, fixed_ids

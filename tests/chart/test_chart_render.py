@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from chart_support import (
     CHART_DIR,
     CI_CHART_DIR,
@@ -15,6 +18,7 @@ from chart_support import (
     documents,
     helm_template,
     pod_specs,
+    run,
     scenario_files,
 )
 
@@ -57,6 +61,68 @@ def test_only_the_migrate_job_migrates(rendered: dict[str, str], scenario: str) 
     assert len(migrators) == 1 and "-migrate-" in migrators[0], migrators
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_each_component_runs_as_its_own_service_account(rendered: dict[str, str], scenario: str) -> None:
+    # A workload-identity role given to one component (the backup bucket) must not reach another (web).
+    accounts: dict[str, set[str]] = {}
+    for doc in documents(rendered[scenario]):
+        for _, spec in pod_specs(doc):
+            component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+            accounts.setdefault(spec["serviceAccountName"], set()).add(component)
+    shared = {account: components for account, components in accounts.items() if len(components) > 1}
+    assert not shared, shared
+    created = {doc["metadata"]["name"] for doc in by_kind(rendered[scenario], "ServiceAccount")}
+    assert set(accounts) <= created, sorted(set(accounts) - created)
+
+
+def test_service_account_annotations_stay_with_their_component(rendered: dict[str, str]) -> None:
+    annotated = {
+        doc["metadata"]["name"]
+        for doc in by_kind(rendered["everything"], "ServiceAccount")
+        if "eks.amazonaws.com/role-arn" in (doc["metadata"].get("annotations") or {})
+    }
+    assert annotated == {"panel-backup"}
+
+
+def test_common_labels_and_annotations_reach_every_object(rendered: dict[str, str]) -> None:
+    scenario = yaml.safe_load(scenario_files()["everything"].read_text())
+    missing = [
+        f"{doc['kind']}/{doc['metadata']['name']}"
+        for doc in documents(rendered["everything"])
+        # extraDeploy objects are the user's, rendered as given.
+        if not doc["metadata"]["name"].endswith("-extra")
+        and not (
+            scenario["commonLabels"].items() <= (doc["metadata"].get("labels") or {}).items()
+            and scenario["commonAnnotations"].items() <= (doc["metadata"].get("annotations") or {}).items()
+        )
+    ]
+    assert not missing, missing
+
+
+NP_COMPONENTS = ("web", "worker", "migrate", "backup", "healthcheck", "loadtest", "test", "database", "redis")
+
+
+def test_every_network_policy_takes_extra_rules(tools: Tools, tmp_path: Path) -> None:
+    marker_in = {"from": [{"ipBlock": {"cidr": "192.0.2.0/24"}}]}
+    marker_out = {"to": [{"ipBlock": {"cidr": "198.51.100.0/24"}}]}
+    extras = {
+        "networkPolicy": {
+            "extraIngress": {component: [marker_in] for component in NP_COMPONENTS},
+            "extraEgress": {component: [marker_out] for component in NP_COMPONENTS},
+        }
+    }
+    (tmp_path / "extras.yaml").write_text(yaml.safe_dump(extras))
+    rendered = helm_template(tools, [scenario_files()["everything"], tmp_path / "extras.yaml"])
+    policies = {
+        doc["metadata"]["labels"]["app.kubernetes.io/component"]: doc
+        for doc in by_kind(rendered, "NetworkPolicy")
+    }
+    assert set(policies) == set(NP_COMPONENTS)
+    for component, policy in policies.items():
+        assert marker_in in policy["spec"]["ingress"], component
+        assert marker_out in policy["spec"]["egress"], component
+
+
 def migrate_job_name(tools: Tools, *settings: str) -> str:
     extra = [arg for setting in settings for arg in ("--set", setting)]
     rendered = helm_template(
@@ -73,23 +139,109 @@ def test_a_new_image_gets_a_new_migration_job(tools: Tools) -> None:
     assert first == migrate_job_name(tools, "image.tag=1.0.0", "web.autoscaling.maxReplicas=20")
 
 
-def web_annotations(tools: Tools, *settings: str) -> dict[str, str]:
+def loadtest_job_names(tools: Tools, chart: Path, *settings: str) -> set[str]:
     extra = [arg for setting in settings for arg in ("--set", setting)]
-    rendered = helm_template(
-        tools, [scenario_files()["defaults"]], "--show-only", "templates/web/deployment.yaml", *extra
+    rendered = run(
+        [
+            tools["helm3"],
+            "template",
+            "panel",
+            str(chart),
+            "--values",
+            str(scenario_files()["loadtest"]),
+            *extra,
+        ],
+        env=tools.env,
     )
-    return dict(by_kind(rendered, "Deployment")[0]["spec"]["template"]["metadata"]["annotations"])
+    return {
+        doc["metadata"]["name"] for doc in by_kind(rendered, "Job") if "-loadtest-" in doc["metadata"]["name"]
+    }
+
+
+def test_anything_that_changes_a_load_test_pod_renames_its_jobs(tools: Tools, tmp_path: Path) -> None:
+    # Jobs are immutable: an upgrade that changes a pod template under the same Job name fails.
+    base = loadtest_job_names(tools, CHART_DIR)
+    assert len(base) == 2 and base == loadtest_job_names(tools, CHART_DIR)
+    assert base != loadtest_job_names(tools, CHART_DIR, "loadtest.image.tag=9.9.9")
+    assert base != loadtest_job_names(tools, CHART_DIR, "global.imagePullSecrets[0].name=regcred")
+    # A chart or app version bump changes the pods' labels (and the default image tag).
+    bumped = tmp_path / "panel"
+    shutil.copytree(CHART_DIR, bumped)
+    chart_yaml = bumped / "Chart.yaml"
+    metadata = yaml.safe_load(chart_yaml.read_text())
+    for key in ("version", "appVersion"):
+        chart_yaml.write_text(yaml.safe_dump({**metadata, key: "9.9.9"}))
+        assert base != loadtest_job_names(tools, bumped), f"a new {key} kept the Job names"
+    # The master's Service follows the run.
+    rendered = helm_template(tools, [scenario_files()["loadtest"]])
+    jobs = [doc["metadata"]["name"] for doc in by_kind(rendered, "Job")]
+    master = next(name for name in jobs if "-loadtest-" in name and name.endswith("-master"))
+    run_id = master.split("-")[-2]
+    service = next(doc for doc in by_kind(rendered, "Service") if doc["metadata"]["name"].endswith("master"))
+    assert service["spec"]["selector"]["panel.dev/loadtest-run"] == run_id
+
+
+def pod_annotations(
+    tools: Tools, template: str, *settings: str, scenario: str = "defaults"
+) -> dict[str, str]:
+    extra = [arg for setting in settings for arg in ("--set", setting)]
+    rendered = helm_template(tools, [scenario_files()[scenario]], "--show-only", template, *extra)
+    return dict(documents(rendered)[0]["spec"]["template"]["metadata"]["annotations"])
+
+
+WEB = "templates/web/deployment.yaml"
+WORKER = "templates/worker/deployment.yaml"
+EXPORTER = "templates/healthcheck/deployment.yaml"
 
 
 def test_config_and_secret_changes_roll_the_pods(tools: Tools) -> None:
-    base = web_annotations(tools)
-    config_changed = web_annotations(tools, "config.logLevel=DEBUG")
-    secret_changed = web_annotations(
-        tools, "secrets.app.jwtSecret=another-ci-only-jwt-secret-0123456789abcdef"
+    base = pod_annotations(tools, WEB)
+    config_changed = pod_annotations(tools, WEB, "config.logLevel=DEBUG")
+    secret_changed = pod_annotations(
+        tools, WEB, "secrets.app.jwtSecret=another-ci-only-jwt-secret-0123456789abcdef"
     )
     assert config_changed["checksum/config"] != base["checksum/config"]
     assert config_changed["checksum/secrets"] == base["checksum/secrets"]
     assert secret_changed["checksum/secrets"] != base["checksum/secrets"]
+
+
+def test_a_new_exporter_configuration_rolls_the_pods_that_run_it(tools: Tools) -> None:
+    change = "healthcheck.config.default_timeout_seconds=7"
+    # Sidecar mode: the exporter runs in the web pods.
+    sidecar = pod_annotations(tools, WEB, scenario="exporter-sidecar")
+    assert pod_annotations(tools, WEB, change, scenario="exporter-sidecar") != sidecar
+    # Deployment mode: the exporter's own pods roll, web does not.
+    assert pod_annotations(tools, EXPORTER, change) != pod_annotations(tools, EXPORTER)
+    assert pod_annotations(tools, WEB, change) == pod_annotations(tools, WEB)
+
+
+# Credentials web and worker never mount: changing them must not restart the app.
+BACKUP_ONLY_SECRETS = (
+    "secrets.s3.accessKeyId=ci-only-other-key",
+    "secrets.s3.secretAccessKey=ci-only-other-secret",
+    "secrets.smtp.password=ci-only-other-password",
+    "secrets.backupEncryption.recipients=age1otherrecipient",
+    "secrets.backupWebhook.url=https://hooks.example.com/other",
+)
+
+
+@pytest.mark.parametrize("template", [WEB, WORKER, EXPORTER])
+def test_a_workload_rolls_only_for_what_it_mounts(tools: Tools, template: str) -> None:
+    base = pod_annotations(tools, template)
+    assert pod_annotations(tools, template, *BACKUP_ONLY_SECRETS) == base
+    # The database URL is read by all three.
+    assert (
+        pod_annotations(tools, template, "postgresql.auth.password=ci-only-other-database-password") != base
+    )
+    if template == EXPORTER:
+        # The exporter does not read the app's ConfigMap or its secrets.
+        assert pod_annotations(tools, template, "config.logLevel=DEBUG") == base
+        assert (
+            pod_annotations(
+                tools, template, "secrets.app.secretKey=ci-only-other-secret-key-0123456789abcdef"
+            )
+            == base
+        )
 
 
 def test_schema_rejects_typos_in_our_values(tools: Tools) -> None:

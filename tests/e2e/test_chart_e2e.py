@@ -1,6 +1,6 @@
 """The chart on a real control plane (kube-apiserver 1.36 + etcd + controllers, kwok for nodes), with Helm 4
 and Helm 3: server-side dry runs, install under Pod Security `restricted`, helm test, a manual backup,
-upgrade from the chart's base commit, rollback and uninstall.
+upgrade from the previous chart release (ci/chart/releases), rollback and uninstall.
 
 No kubelet runs: kwok marks pods Ready and Job pods Succeeded without running any container, so these
 tests prove what the API server, admission and the controllers decide - never what the images do.
@@ -17,7 +17,6 @@ import pytest
 import yaml
 from e2e_cluster import (
     CHART_DIR,
-    DEFAULT_BASE_COMMIT,
     HELM_TIMEOUT,
     SCENARIO_DIR,
     Cluster,
@@ -287,10 +286,24 @@ def assert_only_documented_keepers_remain(cluster: Cluster, namespace: str, mani
     )
 
 
+# Packaged chart releases; the upgrade test starts from the newest (charts/panel/CHANGELOG.md says how).
+RELEASES_DIR = Path(__file__).resolve().parents[2] / "ci" / "chart" / "releases"
+
+
+def previous_release() -> Path:
+    archives = {
+        tuple(int(part) for part in path.name.removeprefix("panel-").removesuffix(".tgz").split(".")): path
+        for path in RELEASES_DIR.glob("panel-*.tgz")
+    }
+    assert archives, f"no packaged chart release in {RELEASES_DIR}"
+    return archives[max(archives)]
+
+
 @pytest.fixture
 def base_chart(tmp_path: Path) -> Path:
-    commit = os.environ.get("PANEL_E2E_BASE_COMMIT", DEFAULT_BASE_COMMIT)
-    return export_chart(commit, tmp_path)
+    """The previous release's packaged chart; PANEL_E2E_BASE_COMMIT starts from a commit instead."""
+    commit = os.environ.get("PANEL_E2E_BASE_COMMIT")
+    return export_chart(commit, tmp_path) if commit else previous_release()
 
 
 def test_upgrade_from_base_commit_then_rollback(

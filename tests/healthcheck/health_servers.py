@@ -168,3 +168,75 @@ class TlsServer:
         self._stop.set()
         self._thread.join(2)
         self._sock.close()
+
+
+class DripServer:
+    """An HTTP peer that answers one byte at a time, every ``interval`` seconds, for ``total_seconds``.
+
+    Each byte arrives well within any per-read timeout, so only a deadline on the whole request stops a
+    client. ``open_connections`` / ``peak_connections`` tell whether clients hang up (and how many pile up).
+    """
+
+    HTTP_RESPONSE = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000
+    )
+    # A TLS handshake record announcing 16 KiB, then its bytes one by one: the handshake never completes.
+    TLS_RECORD = b"\x16\x03\x03\x40\x00" + b"\x00" * 16384
+
+    def __init__(
+        self, interval: float = 0.2, total_seconds: float = 3600.0, payload: bytes = HTTP_RESPONSE
+    ) -> None:
+        self.interval = interval
+        self.payload = payload
+        self.total_seconds = total_seconds
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(128)
+        self._sock.settimeout(0.2)
+        self.port: int = self._sock.getsockname()[1]
+        self._lock = threading.Lock()
+        self.open_connections = 0
+        self.peak_connections = 0
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                continue
+            with self._lock:
+                self.accepted += 1
+                self.open_connections += 1
+                self.peak_connections = max(self.peak_connections, self.open_connections)
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        ends = time.monotonic() + self.total_seconds
+        try:
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)  # the request
+            for byte in self.payload:
+                if self._stop.is_set() or time.monotonic() > ends:
+                    break
+                conn.sendall(bytes([byte]))  # raises once the client has hung up
+                time.sleep(self.interval)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self._lock:
+                self.open_connections -= 1
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self._sock.close()

@@ -163,3 +163,51 @@ def test_port_in_use_is_a_clear_error(write_config: Callable[..., object]) -> No
     assert result.returncode == 2
     assert "cannot listen (Address already in use)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_perf_probe_is_exported_when_enabled(
+    make_settings: Callable[..., HealthSettings], run_exporter: Runner, panel_http: str
+) -> None:
+    """perf.export runs the probe in the background; scrapes report its last result (issue 15 item 6)."""
+    import time
+
+    settings = make_settings(
+        panel_url=panel_http,
+        http={"targets": [{"name": "flaky", "path": "/flaky"}]},
+        perf={
+            "export": True,
+            "interval_seconds": 3600,
+            "requests": 40,
+            "concurrency": 4,
+            "targets": ["flaky"],
+        },
+    )
+    url, app = run_exporter(settings)
+    deadline = time.monotonic() + 60
+    series = _scrape(url)
+    while "panel_health_perf_up" not in series:
+        assert time.monotonic() < deadline, "the perf probe never reported"
+        time.sleep(0.2)
+        series = _scrape(url)
+    assert app.perf is not None
+    app.perf.stop()
+    assert series["panel_health_perf_up"] == [({}, 1.0)]
+    # /flaky fails every other request (scrapes' own checks of it interleave, so about half).
+    [(_, error_ratio)] = series["panel_health_perf_error_ratio"]
+    assert 0.3 < error_ratio < 0.7
+    assert series["panel_health_perf_requests"] == [({}, 40.0)]
+    quantiles = {labels["quantile"]: value for labels, value in series["panel_health_perf_latency_seconds"]}
+    assert set(quantiles) == {"0.5", "0.95", "0.99"} and 0 < quantiles["0.5"] <= quantiles["0.99"]
+    assert series["panel_health_perf_throughput_requests_per_second"][0][1] > 0
+    [(_, finished_at)] = series["panel_health_perf_last_run_timestamp_seconds"]
+    assert abs(finished_at - time.time()) < 120
+    # The error ratio is over perf.error_ratio_critical (0.05): the verdict is fail.
+    assert ({"check": "perf", "target": ""}, 2.0) in series["panel_health_check_status"]
+
+
+def test_perf_export_without_it_exports_nothing(
+    make_settings: Callable[..., HealthSettings], run_exporter: Runner, panel_http: str
+) -> None:
+    url, app = run_exporter(make_settings(panel_url=panel_http))
+    assert app.perf is None
+    assert not any(name.startswith("panel_health_perf") for name in _scrape(url))

@@ -5,27 +5,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
+from health_prometheus import DASHBOARDS, PROMTOOL, RULES, Prometheus
 from health_servers import BlackHole
 from panel_health.exporter import HealthExporter
 from panel_health.settings import HealthSettings
-from support.servers import free_port, wait_for_port
 
-REPO = Path(__file__).resolve().parents[2]
-RULES = REPO / "charts/panel/files/prometheus/panel-alerts.rules.yaml"
-DASHBOARDS = sorted((REPO / "charts/panel/files/grafana").glob("*.json"))
 RULE_TESTS = sorted((Path(__file__).parent / "rules").glob("*.yaml"))
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
 def test_rule_files_are_valid() -> None:
@@ -43,57 +35,12 @@ def test_promtool_rule_unit_tests(rule_test: Path) -> None:
 
 
 def test_every_alert_has_a_test_and_a_severity() -> None:
-    rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    rules = [r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r]
     tested = "\n".join(p.read_text() for p in RULE_TESTS)
     for rule in rules:
         assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
         assert rule["annotations"]["summary"] and rule["annotations"]["description"], rule["alert"]
         assert f"alertname: {rule['alert']}\n" in tested, f"{rule['alert']} has no promtool test"
-
-
-class Prometheus:
-    def __init__(self, base_dir: Path, exporter_address: str) -> None:
-        self.port = free_port()
-        config = {
-            "global": {"scrape_interval": "2s", "scrape_timeout": "2s", "evaluation_interval": "1s"},
-            "rule_files": [str(RULES)],
-            "scrape_configs": [{"job_name": "health", "static_configs": [{"targets": [exporter_address]}]}],
-        }
-        config_path = base_dir / "prometheus.yml"
-        config_path.write_text(yaml.safe_dump(config))
-        self.log = base_dir / "prometheus.log"
-        self.process = subprocess.Popen(
-            [
-                PROMETHEUS,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={base_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=self.log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        wait_for_port(self.port)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=10)
-
-    def query(self, expr: str) -> dict[str, Any]:
-        return self.client.get("/api/v1/query", params={"query": expr}).json()
-
-    def wait_for(self, expr: str, what: str, timeout: float = 60.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            answer = self.query(expr)
-            if answer["status"] == "success" and answer["data"]["result"]:
-                return list(answer["data"]["result"])
-            time.sleep(0.5)
-        raise AssertionError(f"Prometheus never showed {what} ({expr}); log:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.client.close()
-        self.process.terminate()
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 @pytest.fixture
@@ -137,7 +84,7 @@ def test_prometheus_scrapes_in_time_despite_a_hung_database(prometheus_scraping:
     )
     assert alert["metric"]["check"] == "postgres"
     rules = prom.client.get("/api/v1/rules").json()["data"]["groups"]
-    assert {g["name"] for g in rules} == {"panel-health", "panel-backup"}
+    assert {g["name"] for g in rules} == {"panel-health", "panel-backup-schedule", "panel-backup"}
     assert all(r["health"] == "ok" for g in rules for r in g["rules"])
 
     # Every dashboard query parses and runs against the real server.

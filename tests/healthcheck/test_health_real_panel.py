@@ -3,13 +3,8 @@ subprocesses, on the session PostgreSQL and Redis, after `panel migrate`."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import httpx
 import pytest
 import redis
 from panel_health.checks import build_checks
@@ -18,97 +13,29 @@ from panel_health.results import Status
 from panel_health.runner import run_checks
 from panel_health.settings import HealthSettings
 from rq import Queue, Worker
-from support.servers import free_port
-
-REPO = Path(__file__).resolve().parents[2]
-
+from support.running_panel import RunningPanel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-@pytest.fixture
-def real_panel(postgres_database: str, redis_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": postgres_database,
-        "REDIS_URL": redis_url,
-        "PANEL_URL": f"http://127.0.0.1:{port}",
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "UPLOADS_DIR": str(tmp_path / "uploads"),
-        "CHECK_INTERVAL_SECONDS": "0",
-    }
-    migrate = subprocess.run(
-        ["uv", "run", "--frozen", "panel", "migrate"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    log = (tmp_path / "web.log").open("wb")
-    worker_log = (tmp_path / "worker.log").open("wb")
-    web = subprocess.Popen(
-        ["uv", "run", "--frozen", "panel", "web"], cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    worker = subprocess.Popen(
-        ["uv", "run", "--frozen", "panel", "worker"], cwd=REPO, env=env, stdout=log, stderr=log
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if web.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    "the panel did not become ready:\n" + (tmp_path / "web.log").read_text()[-3000:]
-                )
-            time.sleep(0.2)
-        yield base
-    finally:
-        _stop(worker)
-        _stop(web)
-        log.close()
-        worker_log.close()
-
-
 def test_checks_against_the_real_panel(
-    make_settings: Callable[..., HealthSettings],
-    real_panel: str,
-    postgres_database: str,
-    redis_url: str,
+    make_settings: Callable[..., HealthSettings], real_panel: RunningPanel
 ) -> None:
     settings = make_settings(
-        panel_url=real_panel,
-        database_url=postgres_database,
-        redis_url=redis_url,
+        panel_url=real_panel.url,
+        database_url=real_panel.database_url,
+        redis_url=real_panel.redis_url,
         perf={"requests": 40, "concurrency": 4, "targets": ["health", "api"]},
         # The verdicts under test are reachability and correctness, not the latency of a busy CI box.
         postgres={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
         redis={"latency_warning_seconds": 30, "latency_critical_seconds": 60},
     )
-    connection = redis.Redis.from_url(redis_url)
-    deadline = time.monotonic() + 60
-    while Worker.count(queue=Queue(settings.rq.queues[0], connection=connection)) < 1:
-        assert time.monotonic() < deadline, f"no panel worker listens on the {settings.rq.queues[0]!r} queue"
-        time.sleep(0.2)
-    connection.close()
+    # The shared harness waits for a registered worker; it must listen on the queue the exporter watches.
+    connection = redis.Redis.from_url(real_panel.redis_url)
+    try:
+        assert Worker.count(queue=Queue(settings.rq.queues[0], connection=connection)) >= 1
+    finally:
+        connection.close()
 
     results = {r.key: r for r in run_checks(build_checks(settings), 30)}
     for key in ("http:health", "http:main", "http:api", "postgres", "redis", "rq"):

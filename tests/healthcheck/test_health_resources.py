@@ -90,13 +90,19 @@ def test_check_reports_memory_pressure_from_the_cgroup(
         }
     )
     result = _run(settings)
-    samples = {s.name: s.value for s in result.samples if not s.labels}
+    samples = {s.name: s.value for s in result.samples if "path" not in s.labels}
+    sources = {
+        s.labels.get("source")
+        for s in result.samples
+        if s.name.startswith(("panel_health_memory", "panel_health_cpu"))
+    }
+    assert sources == {"cgroup_v2"}
     assert samples["panel_health_memory_limit_bytes"] == GIB
     assert samples["panel_health_memory_used_ratio"] == pytest.approx(0.93)
     assert samples["panel_health_cpu_used_ratio"] == 0.0  # the fixture's usage does not move
     memory = next(o for o in result.observations if o.name == "memoryUsedRatio")
     assert memory.status is Status.WARN and memory.warning == 0.9
-    assert result.message == "limits from the container"
+    assert result.message == "limits from the container (cgroup_v2)"
     disk = next(s for s in result.samples if s.name == "panel_health_disk_used_ratio")
     assert disk.labels == {"path": str(tmp_path)} and 0 <= disk.value <= 1
 
@@ -129,3 +135,23 @@ def test_unreadable_cgroup_is_unknown(make_settings: Callable[..., HealthSetting
     )
     result = _run(settings)
     assert (result.up, result.reason, result.status) == (False, "unreadable", Status.UNKNOWN)
+
+
+def test_each_measurement_can_be_switched_off(
+    make_settings: Callable[..., HealthSettings], tmp_path: Path
+) -> None:
+    """A saturated host must not force exit 2: without cpu in `measure` there is no CPU verdict at all."""
+    cgroup = _cgroup(tmp_path / "cg", str(GIB), int(0.5 * GIB), 0, "50000 100000", 0)
+    settings = make_settings(
+        resources={
+            "cgroup_root": str(cgroup),
+            "proc_root": str(_proc(tmp_path / "proc")),
+            "disk_paths": [str(tmp_path)],
+            "measure": ["memory"],
+        }
+    )
+    result = _run(settings)
+    assert [o.name for o in result.observations] == ["memoryUsedRatio"]
+    assert not any(s.name.startswith(("panel_health_cpu", "panel_health_disk")) for s in result.samples)
+    nothing = _run(make_settings(resources={"measure": [], "disk_paths": [str(tmp_path)]}))
+    assert nothing.up and nothing.observations == [] and nothing.status is Status.PASS

@@ -116,3 +116,18 @@ def test_threshold_edges() -> None:
     assert grade(30, 30, 7, higher_is_worse=False) is Status.PASS  # certificates: warn *under* 30 days
     assert grade(29.9, 30, 7, higher_is_worse=False) is Status.WARN
     assert grade(6.9, 30, 7, higher_is_worse=False) is Status.FAIL
+
+
+def test_panel_public_url_is_what_the_tls_check_measures(
+    make_settings: Callable[..., HealthSettings], tls_servers: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a cluster panel_url is the in-cluster HTTP Service; PANEL_PUBLIC_URL names the Ingress (C4)."""
+    plain = {"panel_url": "http://127.0.0.1:1", "http": {"enabled": False}}
+    assert [c.kind for c in build_checks(make_settings(**plain))] == []  # http:// panel_url: no certificate
+    monkeypatch.setenv("PANEL_PUBLIC_URL", f"https://127.0.0.1:{tls_servers['days20']}/")
+    settings = make_settings(**plain)
+    assert settings.panel_url == "http://127.0.0.1:1"
+    [result] = run_checks(build_checks(settings, ("tls",)), 20)
+    assert (result.key, result.up) == ("tls:panel", True)
+    days = next(o for o in result.observations if o.name == "daysUntilExpiry")
+    assert 19 < float(days.value or 0) <= 20 and days.status is Status.WARN

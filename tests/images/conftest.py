@@ -79,6 +79,8 @@ def panel_stack(
         "JWT_SECRET": secrets.token_hex(32),
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
+        "METRICS_PORT": str(free_port()),  # the web's metrics listener (contract C2)
+        "METRICS_ADDRESS": "127.0.0.1",
     }
     secrets_dir = tmp_path_factory.mktemp("panel-secrets")
     password = secrets.token_urlsafe(18)
@@ -99,7 +101,10 @@ def panel_stack(
             volumes=[f"{password_file}:/run/secrets/admin-password:ro"],
         )
         assert admin.returncode == 0, f"panel create-admin failed:\n{admin.output}"
-        with detached("panel", "web", env=env) as web, detached("panel", "worker", env=env) as worker:
+        with (
+            detached("panel", "web", env=env) as web,
+            detached("panel", "worker", env={**env, "METRICS_PORT": "0"}) as worker,
+        ):
             wait_for_http(f"{url}/readyz", web)
             yield PanelStack(url, port, env, "admin", password, web, worker)
     finally:

@@ -1,4 +1,5 @@
-"""The panel image: migrate, web (/livez, /readyz, /metrics) and a job processed by the worker."""
+"""The panel image: migrate, web (/livez, /readyz; /metrics on METRICS_PORT) and a job processed by the
+worker."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ def test_web_answers_the_operations_endpoints(panel_stack: PanelStack) -> None:
     assert httpx.get(f"{panel_stack.url}/livez", timeout=10).status_code == 200
     ready = httpx.get(f"{panel_stack.url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
-    metrics = httpx.get(f"{panel_stack.url}/metrics", timeout=10)
+    metrics = httpx.get(f"http://127.0.0.1:{panel_stack.env['METRICS_PORT']}/metrics", timeout=10)
     assert metrics.status_code == 200
     assert "# TYPE" in metrics.text and "panel" in metrics.text
+    assert httpx.get(f"{panel_stack.url}/metrics", timeout=10).status_code == 404  # not on the app port
 
 
 def test_web_runs_as_uid_10001_on_a_read_only_root(panel_stack: PanelStack) -> None:

@@ -1,34 +1,17 @@
-"""Start the real panel for the end-to-end load test: migrate, create the admin, gunicorn + RQ worker.
-
-Uses the session PostgreSQL and Redis from tests/conftest.py; everything runs as subprocesses
-(`python -m panel.cli ...`), exactly the commands the panel image runs.
-"""
+"""The real panel for the end-to-end load test (tests/support/running_panel.py), plus a discovery-only
+OpenID Connect provider so the panel's SSO redirect can be exercised."""
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import signal
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
-from support.servers import free_port
-
-
-@dataclass(frozen=True)
-class RunningPanel:
-    url: str
-    admin_username: str
-    admin_password: str
+from support.running_panel import RunningPanel
+from support.running_panel import running_panel as shared_running_panel
 
 
 class _DiscoveryHandler(BaseHTTPRequestHandler):
@@ -79,77 +62,17 @@ def discovery_only_provider() -> Iterator[str]:
         server.server_close()
 
 
-def _panel(*args: str) -> list[str]:
-    return [sys.executable, "-m", "panel.cli", *args]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @contextmanager
 def running_panel(
     database_url: str, redis_url: str, work_dir: Path, oidc_issuer: str | None = None
 ) -> Iterator[RunningPanel]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    metrics_dir = work_dir / "metrics"
-    metrics_dir.mkdir(parents=True)
-    env = {
-        **os.environ,
-        "PANEL_ENV": "testing",
-        "PANEL_URL": url,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": secrets.token_hex(32),
-        "JWT_SECRET": secrets.token_hex(32),
-        "WEB_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "UPLOADS_DIR": str(work_dir / "uploads"),
-        "CHECK_INTERVAL_SECONDS": "0",
-        "LOG_LEVEL": "WARNING",
-    }
+    """The shared real panel (tests/support/running_panel.py), with SSO pointed at ``oidc_issuer``."""
+    env = {"LOG_LEVEL": "WARNING"}
     if oidc_issuer is not None:
-        env.update(
-            {
-                "OIDC_ISSUER_URL": oidc_issuer,
-                "OIDC_CLIENT_ID": "panel-loadtest",
-                "OIDC_CLIENT_SECRET": "not-used",
-            }
-        )
-    password = secrets.token_urlsafe(18)
-    password_file = work_dir / "admin-password"
-    password_file.write_text(password + "\n")
-    subprocess.run(_panel("migrate"), env=env, check=True, capture_output=True)
-    subprocess.run(
-        _panel("create-admin", "--username", "admin", "--password-file", str(password_file)),
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    logs = work_dir / "panel.log"
-    with logs.open("wb") as log:
-        web = subprocess.Popen(_panel("web"), env=env, stdout=log, stderr=subprocess.STDOUT)
-        worker = subprocess.Popen(_panel("worker"), env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if web.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the panel did not become ready:\n" + logs.read_text()[-4000:])
-                time.sleep(0.2)
-            yield RunningPanel(url, "admin", password)
-        finally:
-            _stop(web)
-            _stop(worker)
+        env |= {
+            "OIDC_ISSUER_URL": oidc_issuer,
+            "OIDC_CLIENT_ID": "panel-loadtest",
+            "OIDC_CLIENT_SECRET": "not-used",
+        }
+    with shared_running_panel(database_url, redis_url, work_dir, env=env) as panel:
+        yield panel

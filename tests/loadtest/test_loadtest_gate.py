@@ -23,6 +23,7 @@ def healthy(**changes: object) -> RunMetrics:
         "p99_ms": 900.0,
         "duration_s": 300.0,
         "throughput": SteadyThroughput(rps=130.0, seconds=240.0, users=50),
+        "longest_success_gap_s": 1.0,
     }
     values.update(changes)
     return RunMetrics(**values)
@@ -42,6 +43,7 @@ def test_a_run_within_every_threshold_passes_with_exit_code_zero() -> None:
         "p95_response_time",
         "p99_response_time",
         "error_rate",
+        "success_gap",
         "throughput",
     }
     assert verdict(result, "stress_capacity").outcome == "skipped"
@@ -140,3 +142,25 @@ def test_an_aborted_run_is_an_error_not_a_breach() -> None:
     assert result.exit_code == EXIT_ABORTED
     assert all(v.outcome == "skipped" for v in result.verdicts)
     assert result.summary_line() == "load test aborted: cannot log in"
+
+
+def test_answers_slower_than_the_maximum_request_time_count_as_failures() -> None:
+    """A hung request that finally answers must not pass as a success (issue 15 item 15)."""
+    result = evaluate(healthy(failures=0, slow_requests=150), Thresholds(), SMOKE)
+    rate = verdict(result, "error_rate")
+    assert rate.outcome == "failed" and rate.observed == 0.015
+    assert "150 of 10000 requests failed, 150 of them by taking longer than 10000 ms" in rate.message
+    assert "LOADTEST_MAX_REQUEST_MS" in rate.message
+    assert result.exit_code == EXIT_SLO_BREACHED
+
+
+def test_a_stretch_without_any_success_fails_and_names_the_threshold() -> None:
+    result = evaluate(healthy(longest_success_gap_s=19.9), Thresholds(), SMOKE)
+    gap = verdict(result, "success_gap")
+    assert gap.outcome == "failed" and result.exit_code == EXIT_SLO_BREACHED
+    assert gap.message.startswith("no request succeeded for 19.9 s while users were running, not below 10 s")
+    assert "LOADTEST_MAX_SUCCESS_GAP_S" in result.summary_line()
+    relaxed = evaluate(healthy(longest_success_gap_s=19.9), Thresholds(max_success_gap_s=30), SMOKE)
+    assert verdict(relaxed, "success_gap").outcome == "passed"
+    off = evaluate(healthy(longest_success_gap_s=19.9), Thresholds(max_success_gap_s=0), SMOKE)
+    assert verdict(off, "success_gap").outcome == "skipped" and off.passed

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,3 +165,68 @@ def test_oauth_paths_redirect_to_the_provider_and_refuse_a_forged_callback(
     assert any(name.endswith("/auth/oidc/login") for name in oauth)
     assert any(name.endswith("/auth/oidc/callback?<forged>") for name in oauth)
     assert all(row["Failure Count"] == "0" for row in oauth.values())
+
+
+def test_a_frozen_web_fails_the_gate_and_names_the_threshold(panel: RunningPanel, tmp_path: Path) -> None:
+    """The web frozen (SIGSTOP) for 14 s of a 30 s smoke run: p99 cannot see a handful of hung requests,
+    the stretch without any success and the requests over the maximum time can (issue 15 item 15)."""
+    report_dir = tmp_path / "reports"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LOADTEST_") and k != "PANEL_URL"},
+        **UNTIMED_THRESHOLDS,
+        "PANEL_URL": panel.url,
+        "LOADTEST_USERNAME": panel.admin_username,
+        "LOADTEST_PASSWORD": panel.admin_password,
+        "LOADTEST_MAX_SUCCESS_GAP_S": "8",
+        "LOADTEST_MAX_REQUEST_MS": "5000",
+    }
+
+    def servers_registered() -> int:
+        return sum(
+            1
+            for e in audit_entries(panel)
+            if (e["action"], e["actor"]) == ("server.create", "loadtest-operator")
+        )
+
+    before = servers_registered()  # earlier tests in this module ran against the same panel
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "panel_loadtest",
+            "run",
+            "--report-dir",
+            str(report_dir),
+            "--duration-scale",
+            "0.5",
+        ],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    frozen = False
+    try:
+        # Freeze once the users are at work: the operator has registered its first server.
+        deadline = time.monotonic() + 120
+        while servers_registered() <= before:
+            assert run.poll() is None and time.monotonic() < deadline, "the load test never started"
+            time.sleep(0.5)
+        time.sleep(2)
+        os.killpg(panel.processes["web"].pid, signal.SIGSTOP)
+        frozen = True
+        time.sleep(14)
+    finally:
+        if frozen:
+            os.killpg(panel.processes["web"].pid, signal.SIGCONT)
+    stdout, stderr = run.communicate(timeout=180)
+    print(stdout)  # the verdict, for `pytest -rP`
+    assert run.returncode == 99, stdout + stderr[-4000:]
+    assert "SLO gate FAILED" in stdout
+    assert "while users were running, not below 8 s (LOADTEST_MAX_SUCCESS_GAP_S)" in stdout
+    assert "by taking longer than 5000 ms (LOADTEST_MAX_REQUEST_MS)" in stdout
+    data = json.loads((report_dir / "summary.json").read_text())
+    assert data["totals"]["longest_success_gap_s"] >= 8
+    assert data["totals"]["slow_requests"] >= 1
+    assert "SLO verdict (smoke): FAILED, exit code 99" in (report_dir / "report.html").read_text()

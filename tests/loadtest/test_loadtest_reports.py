@@ -14,7 +14,9 @@ from panel_loadtest.settings import Thresholds
 from panel_loadtest.timeline import SteadyThroughput
 
 LOAD = load_scenario("load")
-METRICS = RunMetrics(1000, 50, 700.0, 900.0, 1200.0, 60.0, SteadyThroughput(120.0, 50.0, 50))
+METRICS = RunMetrics(
+    1000, 50, 700.0, 900.0, 1200.0, 60.0, SteadyThroughput(120.0, 50.0, 50), longest_success_gap_s=0.5
+)
 
 
 def test_junit_has_one_case_per_threshold_with_failures_and_skips() -> None:
@@ -83,3 +85,24 @@ def test_counters_survive_the_trip_from_worker_to_master() -> None:
         "jobs_timed_out": 1,
     }
     assert summary["job_wait_avg_s"] == 3.0 and summary["job_wait_max_s"] == 4.5
+
+
+def test_the_html_report_opens_with_the_slo_table(tmp_path: Path) -> None:
+    """The page a person opens shows threshold, limit, measured and result (issue 15 item 17)."""
+    from panel_loadtest.reports import VERDICT_MARKER, add_verdict_to_html
+
+    page = tmp_path / "report.html"
+    page.write_text(
+        '<html><head><script>var s="<body x>";</script></head>\n<body>\n<div id="root"></div></body></html>'
+    )
+    gate = evaluate(METRICS, Thresholds(), LOAD)
+    assert add_verdict_to_html(page, gate, "load")
+    text = page.read_text()
+    body = text.index("<body>")
+    section = text.index(VERDICT_MARKER)
+    assert body < section < text.index('<div id="root">')  # inside the body, above Locust's own report
+    assert "SLO verdict (load): FAILED, exit code 99" in text
+    assert "<td>avg_response_time</td><td>500 ms</td><td>700 ms</td>" in text
+    assert ">failed</td>" in text and ">skipped</td>" in text and ">passed</td>" in text
+    assert add_verdict_to_html(page, gate, "load") and page.read_text().count(VERDICT_MARKER) == 1
+    assert not add_verdict_to_html(tmp_path / "missing.html", gate, "load")

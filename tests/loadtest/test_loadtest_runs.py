@@ -59,6 +59,13 @@ def test_smoke_passes_and_writes_every_report(smoke: tuple[ContractServer, RunRe
     junit = ET.parse(reports / "junit.xml").getroot().find("testsuite")  # noqa: S314 - our own report
     assert junit is not None and junit.get("failures") == "0" and junit.get("errors") == "0"
     assert "<html" in (reports / "report.html").read_text()[:2000].lower()
+    # The HTML a person opens carries the verdict: a row per threshold with limit, measured and result.
+    page = (reports / "report.html").read_text()
+    assert "SLO verdict (smoke): PASSED, exit code 0" in page
+    assert re.search(r"<td>error_rate</td><td>1%?[^<]*</td><td>0[^<]*</td><td[^>]*>passed</td>", page), page[
+        :0
+    ]
+    assert re.search(r"<td>success_gap</td><td>[^<]+ s</td><td>[^<]+ s</td><td[^>]*>passed</td>", page)
 
 
 def test_each_role_only_does_what_it_may(smoke: tuple[ContractServer, RunResult]) -> None:
@@ -200,3 +207,88 @@ def test_oauth_tasks_stand_down_when_the_panel_has_no_sso(
     probes = [r for r in stats_rows(result.report_dir) if r["Name"].endswith("/auth/oidc/login")]
     assert sum(int(r["Request Count"]) for r in probes) <= 3
     assert not [r for r in stats_rows(result.report_dir) if "callback" in r["Name"]]
+
+
+PLAIN_LOCUSTFILE = """
+from locust import HttpUser, constant, task
+
+
+class Reader(HttpUser):
+    wait_time = constant(0.1)
+
+    @task
+    def ready(self):
+        self.client.get("/readyz")
+"""
+
+
+def test_a_custom_locustfile_without_a_shape_follows_the_scenario_and_ends(
+    contract_server: ContractServer, tmp_path: Path
+) -> None:
+    """Like the chart's inline loadtest.locustfile: no LoadTestShape. It used to run until killed."""
+    locustfile = tmp_path / "plain.py"
+    locustfile.write_text(PLAIN_LOCUSTFILE)
+    report_dir = tmp_path / "reports"
+    env = {"PANEL_URL": contract_server.url, "LOADTEST_PASSWORD": ADMIN_PASSWORD, **UNTIMED_THRESHOLDS}
+    result = run_cli(
+        ["run", "--report-dir", str(report_dir), "--locustfile", str(locustfile), *SHORT],
+        env,
+        report_dir,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.output
+    assert (
+        f"note: {locustfile} defines no LoadTestShape; its users run the smoke scenario's stages (6 s"
+        in result.stderr
+    )
+    data = summary(report_dir)
+    assert data["gate"]["passed"] and data["steady"]["users"] == 3
+    assert data["totals"]["duration_s"] < 60
+    assert {row["Name"] for row in stats_rows(report_dir)} == {"/readyz"}
+
+
+def test_a_custom_locustfile_with_the_packaged_shape_is_left_alone(tmp_path: Path) -> None:
+    from panel_loadtest.cli import defines_load_shape
+
+    cases = {
+        "star.py": "from panel_loadtest.locustfile import *\n",
+        "own.py": "from locust import LoadTestShape\nclass Ramp(LoadTestShape):\n    pass\n",
+        "dotted.py": "import locust\nclass Ramp(locust.LoadTestShape):\n    pass\n",
+        "plain.py": PLAIN_LOCUSTFILE,
+        "named.py": "from panel_loadtest.locustfile import AdminUser\n",
+    }
+    found = {}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        found[name] = defines_load_shape(tmp_path / name)
+    assert found == {"star.py": True, "own.py": True, "dotted.py": True, "plain.py": False, "named.py": False}
+
+
+def test_make_loadtest_reports_the_tools_exit_code(contract_server: ContractServer, tmp_path: Path) -> None:
+    """make can only exit 0 or 2; the target says the tool's own code in words and leaves it in a file."""
+    repo = Path(__file__).resolve().parents[2]
+    report_dir = tmp_path / "reports"
+    env = {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("LOADTEST_", "MAKE")) and k != "PANEL_URL"
+        },
+        "PANEL_URL": contract_server.url,
+        "LOADTEST_PASSWORD": ADMIN_PASSWORD,
+        "LOADTEST_REPORT_DIR": str(report_dir),
+        "LOADTEST_DURATION_SCALE": "0.1",
+        **UNTIMED_THRESHOLDS,
+        "LOADTEST_MAX_AVG_MS": "0.001",
+    }
+    result = subprocess.run(
+        ["make", "--no-print-directory", "loadtest", f"PANEL_URL={contract_server.url}"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "panel-loadtest exited with 99: an SLO threshold was breached" in result.stderr
+    assert (report_dir / "exit-code").read_text().strip() == "99"

@@ -97,3 +97,26 @@ def test_a_step_without_completed_requests_is_a_breach() -> None:
         if controller.tick(snap(float(second), 0, users=0)) is None:
             break
     assert controller.result().steps[0].reason == "no requests completed"
+
+
+def test_longest_success_gap_covers_hangs_and_fast_failures_but_not_idle_time() -> None:
+    from panel_loadtest.timeline import Snapshot, longest_success_gap
+
+    def snap(elapsed: float, users: int, requests: int, failures: int = 0) -> Snapshot:
+        return Snapshot(elapsed, users, requests, failures, 0.0)
+
+    hang = [
+        snap(0, 3, 0),
+        snap(1, 3, 10),
+        snap(2, 3, 20),
+        *[snap(t, 3, 20) for t in range(3, 23)],
+        snap(23, 3, 30),
+    ]
+    assert (
+        longest_success_gap(hang) == 20
+    )  # from the last success seen (2 s) to the last snapshot without one
+    failing = [snap(0, 3, 0), snap(1, 3, 10), snap(6, 3, 60, 50), snap(7, 3, 70, 50)]
+    assert longest_success_gap(failing) == 5  # requests kept completing, all failed
+    idle = [snap(0, 0, 0), snap(30, 0, 0), snap(31, 3, 5), snap(32, 3, 10)]
+    assert longest_success_gap(idle) == 0  # no users: no gap; a success a second after they start
+    assert longest_success_gap([snap(0, 0, 0)]) is None

@@ -118,9 +118,7 @@ def make_auth_app(
 
     yield build
     for resources in built:
-        resources.sessions.remove()
-        resources.engine.dispose()
-        resources.redis.close()
+        resources.close()
 
 
 @pytest.fixture

@@ -63,6 +63,7 @@ def make_settings_env() -> dict[str, str]:
         "JWT_SECRET": TEST_SECRET[::-1],
         "CHECK_INTERVAL_SECONDS": "0",
         "LOG_LEVEL": "WARNING",
+        "METRICS_PORT": "0",  # tests that scrape set a free port of their own
     }
 
 
@@ -75,8 +76,7 @@ def settings(migrated_database: str, redis_url: str) -> Settings:
 def app(settings: Settings) -> Iterator[Flask]:
     application = create_app(settings)
     yield application
-    application.extensions["panel"].engine.dispose()
-    application.extensions["panel"].redis.close()
+    application.extensions["panel"].close()
 
 
 @pytest.fixture

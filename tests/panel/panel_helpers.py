@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask
 from panel import jobs, schema
+from panel.checks import engine
 from panel.db import make_engine
 from panel.extensions import resources
 from panel.settings import Settings, load_settings
@@ -36,15 +37,19 @@ def make_settings(database_url: str, redis_url: str, **overrides: Any) -> Settin
         "check_timeout_seconds": 2.0,
         "check_interval_seconds": 0,
         "login_rate_limit": 1000,
+        "login_address_limit": 1000,
+        "login_user_free_failures": 1000,
         **overrides,
     }
     return load_settings(environ={}, **values)
 
 
 def run_jobs(app: Flask) -> None:
-    """Run every job waiting in the panel's queue, in this process, inside the app context."""
+    """Run every job waiting in the panel's queues, in this process, inside the app context, and wait
+    for the check-all rounds they started to store their results (as ``panel worker --burst`` does)."""
     with app.app_context():
         connection = resources().redis
-        SimpleWorker([jobs.queue(connection)], connection=connection).work(
+        SimpleWorker(jobs.worker_queues(connection), connection=connection).work(
             burst=True, logging_level="WARNING"
         )
+        engine.wait_all(timeout=120)

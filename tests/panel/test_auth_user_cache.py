@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,17 @@ def test_a_cached_caller_costs_no_database_connection(
     assert checkouts == []
 
 
+def _eventually(request: Any, done: Any, seconds: float = 10.0) -> Any:
+    """Repeat ``request`` until ``done(response)``; fail after ``seconds`` (a generous bound)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = request()
+        if done(response):
+            return response
+        assert time.monotonic() < deadline, f"still {response.status_code} after {seconds}s"
+        time.sleep(0.005)
+
+
 def test_role_changes_and_disabling_through_the_api_count_on_the_next_request_in_every_worker(
     make_auth_app: Callable[..., Flask], make_auth_user: Callable[..., User]
 ) -> None:
@@ -54,13 +66,18 @@ def test_role_changes_and_disabling_through_the_api_count_on_the_next_request_in
 
     promoted = client_a.patch(f"/api/v2/users/{vera.id}", json={"role": "operator"}, headers=admin)
     assert promoted.status_code == 200
+    # A role change is a credential change (panel.credentials): the old token ends in every worker,
+    # in worker A at once, in B as soon as the published generation arrives (panel.generations).
+    assert client_a.get(PROBE, headers=viewer).status_code == 401
+    stale = _eventually(lambda: client_b.get(PROBE, headers=viewer), lambda r: r.status_code == 401)
+    assert "sign in again" in stale.get_json()["detail"]
+    viewer = bearer(token_pair(client_b, "vera")["access_token"])
     assert client_b.get(PROBE, headers=viewer).get_json()["role"] == "operator"
     assert client_b.post(WRITE, headers=viewer).status_code == 200
 
     disabled = client_a.patch(f"/api/v2/users/{vera.id}", json={"is_active": False}, headers=admin)
     assert disabled.status_code == 200
-    refused = client_b.get(PROBE, headers=viewer)
-    assert refused.status_code == 401
+    refused = _eventually(lambda: client_b.get(PROBE, headers=viewer), lambda r: r.status_code == 401)
     assert "disabled" in refused.get_json()["detail"]
 
 

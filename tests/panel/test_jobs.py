@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from panel import jobs
+from panel import jobs, metrics
 from panel.app import create_app
 from panel.extensions import resources
 from panel_helpers import body, make_settings, run_jobs
@@ -93,7 +93,7 @@ def test_check_one_server_stores_the_result_and_carries_the_request_id(
     )
     audit = body(client.get("/api/v2/audit?target_type=server", headers=operator))["items"]
     assert {"server.check", "server.status"} <= {entry["action"] for entry in audit}
-    assert 'panel_jobs_enqueued_total{job="check_server"}' in client.get("/metrics").get_data(as_text=True)
+    assert 'panel_jobs_enqueued_total{job="check_server"}' in metrics.exposition()[0].decode()
 
 
 def test_check_all_fans_out_over_tcp_and_http(
@@ -116,12 +116,18 @@ def test_check_all_fans_out_over_tcp_and_http(
         client.get("/api/v2/summary", headers=admin)  # warm the cache: the checks must invalidate it
         accepted = client.post("/api/v2/checks", headers=admin)
         assert accepted.status_code == 202
-        run_jobs(app)  # runs check_all, which enqueues one check per server
-        run_jobs(app)
+        run_jobs(app)  # runs check_all, which starts a round on the engine, and waits for the round
     finally:
         http_server.shutdown()
-    fan_out = body(client.get(body(accepted)["status_url"], headers=admin))
-    assert fan_out["status"] == "finished" and fan_out["result"]["enqueued"] == 3
+    round_ = body(client.get(body(accepted)["status_url"], headers=admin))
+    assert round_["status"] == "finished" and round_["kind"] == "check_all"
+    assert {k: round_["result"][k] for k in ("state", "total", "done", "up", "down")} == {
+        "state": "finished",
+        "total": 3,
+        "done": 3,
+        "up": 2,
+        "down": 1,
+    }
     statuses = {s["name"]: s["status"] for s in body(client.get("/api/v2/servers", headers=admin))["items"]}
     assert statuses == {"tcp-up": "up", "tcp-down": "down", "http-up": "up"}
     http_result = body(client.get("/api/v2/servers?q=http-up", headers=admin))["items"][0][

@@ -34,7 +34,15 @@ def fuzz_app(postgres_server: Any, redis_server: Any) -> Iterator[Flask]:
     name = postgres_server.create_database()
     url = postgres_server.url(name)
     migrate(url)
-    app = create_app(make_settings(url, redis_server.url(3), login_rate_limit=100_000))
+    app = create_app(
+        make_settings(
+            url,
+            redis_server.url(3),
+            login_rate_limit=100_000,
+            login_address_limit=100_000,
+            login_user_free_failures=100_000,
+        )
+    )
     with app.app_context():
         session = db()
         session.add(User(username="fuzzadmin", role="admin", password_hash=hash_password(PASSWORD)))

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from flask import Flask
 from flask.testing import FlaskClient
-from panel import logs
+from panel import logs, metrics
 from panel.app import create_app
 from panel_helpers import body, make_settings
 
@@ -71,7 +71,7 @@ def test_every_log_line_of_a_request_is_json_with_its_request_id(
 def test_metrics_count_requests_by_endpoint_and_status(app: Flask, client: FlaskClient) -> None:
     client.get("/livez")
     client.get("/api/v2/servers")  # 401
-    text = client.get("/metrics").get_data(as_text=True)
+    text = metrics.exposition()[0].decode()
     assert 'panel_http_requests_total{endpoint="/livez",method="GET",status="200"}' in text
     assert 'panel_http_requests_total{endpoint="/api/v2/servers",method="GET",status="401"}' in text
     assert "panel_http_request_duration_seconds_bucket" in text
@@ -83,3 +83,10 @@ def test_errors_are_problem_json(client: FlaskClient) -> None:
     assert body(missing)["instance"] == "/api/v2/nothing-here"
     wrong_method = client.delete("/api/v2/summary")
     assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["Allow"]
+
+
+def test_the_app_port_serves_no_metrics(client: FlaskClient) -> None:
+    """Contract C2: metrics live on METRICS_PORT, which no ingress routes; the app port says 404."""
+    response = client.get("/metrics")
+    assert response.status_code == 404
+    assert "panel_http_requests_total" not in response.get_data(as_text=True)

@@ -6,6 +6,98 @@ panel.app.credentials: the credentials the panel image (web, worker, migrate) re
 {{- end -}}
 
 {{/*
+panel.container.run: `command` and `args` of a long-running container: the component's own (`command`
+only when set, so the image's entrypoint stays otherwise), or diagnosticMode's, which keep the container
+idle for `kubectl exec`. Pass (dict "ctx" $ "command" .Values.web.command "args" .Values.web.args).
+*/}}
+{{- define "panel.container.run" -}}
+{{- $d := .ctx.Values.diagnosticMode -}}
+{{- if $d.enabled -}}
+command:
+  {{- toYaml $d.command | nindent 2 }}
+args:
+  {{- toYaml $d.args | nindent 2 }}
+{{- else -}}
+{{- with .command }}
+command:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+args:
+  {{- toYaml .args | nindent 2 }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.container.probes: the probes given (startupProbe, readinessProbe, livenessProbe; empty ones left
+out), none in diagnosticMode (an idle container answers nothing). Pass (dict "ctx" $ "probes" (dict
+"readinessProbe" .Values.web.readinessProbe ...)).
+*/}}
+{{- define "panel.container.probes" -}}
+{{- if not .ctx.Values.diagnosticMode.enabled -}}
+{{- range $name := list "startupProbe" "readinessProbe" "livenessProbe" -}}
+{{- with index $.probes $name }}
+{{ $name }}:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.container.lifecycle: `lifecycle` of a long-running container: the component's lifecycleHooks,
+else the chart's default (may be empty); none in diagnosticMode. Pass (dict "ctx" $ "hooks"
+.Values.web.lifecycleHooks "default" (dict ...)).
+*/}}
+{{- define "panel.container.lifecycle" -}}
+{{- if not .ctx.Values.diagnosticMode.enabled -}}
+{{- with (default .default .hooks) -}}
+lifecycle:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.app.metricsPort: the `metrics` container port of web and worker (METRICS_PORT), none when 0.
+*/}}
+{{- define "panel.app.metricsPort" -}}
+{{- with .Values.metrics.port -}}
+- name: metrics
+  containerPort: {{ . }}
+  protocol: TCP
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.metrics.service: a headless Service for Prometheus only: the component's metrics ports, labelled
+for the ServiceMonitor. Pass (dict "ctx" $ "component" "web" "ports" (list (dict "name" "metrics" "port" 9102))).
+*/}}
+{{- define "panel.metrics.service" -}}
+{{- if .ports -}}
+apiVersion: v1
+kind: Service
+metadata:
+  {{- include "panel.metadata" (dict "ctx" .ctx "component" .component "name" (printf "%s-metrics" .component) "labels" (include "panel.metrics.serviceLabel" . | fromYaml)) | nindent 2 }}
+spec:
+  # Headless: Prometheus scrapes every pod; nothing else connects through it.
+  clusterIP: None
+  selector:
+    {{- include "panel.selectorLabels" . | nindent 4 }}
+  ports:
+    {{- range .ports }}
+    - {name: {{ .name }}, port: {{ .port }}, targetPort: {{ .name }}, protocol: TCP}
+    {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.metrics.serviceLabel: the label the ServiceMonitor selects metrics Services by.
+*/}}
+{{- define "panel.metrics.serviceLabel" -}}
+panel.dev/metrics: "true"
+{{- end -}}
+
+{{/*
 panel.app.env: environment of a panel-image container: ConfigMap settings arrive through envFrom;
 this adds the `*_FILE` pointers and the user's extra variables. Pass (dict "ctx" $ "values" .Values.web).
 */}}
@@ -24,7 +116,7 @@ panel.app.envFrom: the shared ConfigMap plus the user's extraEnvFrom.
 */}}
 {{- define "panel.app.envFrom" -}}
 - configMapRef:
-    name: {{ include "panel.fullname" . }}-config
+    name: {{ include "panel.objectName" (dict "ctx" . "suffix" "config") }}
 {{- with .Values.extraEnvFrom }}
 {{ toYaml . }}
 {{- end }}
@@ -53,6 +145,20 @@ panel.app.volumes: the volumes behind panel.app.volumeMounts.
 {{- end -}}
 
 {{/*
+panel.app.initContainers: init containers of web and worker: the schema wait (left out in
+diagnosticMode, so a pod can be debugged while the database is broken), then the user's.
+Pass (dict "ctx" $ "values" .Values.web).
+*/}}
+{{- define "panel.app.initContainers" -}}
+{{- if not .ctx.Values.diagnosticMode.enabled }}
+{{ include "panel.app.waitForSchema" . }}
+{{- end }}
+{{- with .values.initContainers }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
 panel.app.waitForSchema: init container that blocks until the migration Job has brought the schema to
 the revision this image expects (`panel wait-for-schema`). Only the migrate Job migrates.
 */}}
@@ -75,6 +181,26 @@ the revision this image expects (`panel wait-for-schema`). Only the migrate Job 
 {{- end -}}
 
 {{/*
+panel.healthcheck.credentials: the credentials the health exporter reads.
+*/}}
+{{- define "panel.healthcheck.credentials" -}}
+{{- toJson (list "database" "redis") -}}
+{{- end -}}
+
+{{/*
+panel.healthcheck.publicUrl: PANEL_PUBLIC_URL, healthcheck.publicUrl or the ingress's first host when the
+ingress terminates TLS; empty otherwise.
+*/}}
+{{- define "panel.healthcheck.publicUrl" -}}
+{{- $i := .Values.ingress -}}
+{{- if .Values.healthcheck.publicUrl -}}
+{{- .Values.healthcheck.publicUrl -}}
+{{- else if and $i.enabled $i.tls.enabled $i.hosts -}}
+{{- printf "https://%s" (first $i.hosts) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 panel.healthcheck.container: the health exporter container (own Deployment or web sidecar).
 */}}
 {{- define "panel.healthcheck.container" -}}
@@ -82,10 +208,10 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
 - name: healthcheck
   image: {{ include "panel.image" (dict "ctx" . "image" $v.image) }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
-  args:
-    {{- toYaml $v.args | nindent 4 }}
+  {{- include "panel.container.run" (dict "ctx" . "command" $v.command "args" $v.args) | trim | nindent 2 }}
   ports:
-    - name: metrics
+    # Not `metrics`: as a web sidecar it shares the pod with web's own metrics port.
+    - name: health-metrics
       containerPort: 9117
       protocol: TCP
   env:
@@ -93,13 +219,20 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
       value: /etc/panel-health/config.yaml
     - name: PANEL_URL
       value: {{ include "panel.webUrl" . | quote }}
-    {{- include "panel.secret.env" (dict "ctx" . "credentials" (list "database" "redis")) | nindent 4 }}
+    {{- with include "panel.healthcheck.publicUrl" . }}
+    # The TLS check measures the certificate users see, not the in-cluster HTTP Service.
+    - name: PANEL_PUBLIC_URL
+      value: {{ . | quote }}
+    {{- end }}
+    {{- include "panel.secret.env" (dict "ctx" . "credentials" (include "panel.healthcheck.credentials" . | fromJsonArray)) | nindent 4 }}
   securityContext:
     {{- include "panel.containerSecurityContext" . | nindent 4 }}
-  readinessProbe:
-    {{- toYaml $v.readinessProbe | nindent 4 }}
-  livenessProbe:
-    {{- toYaml $v.livenessProbe | nindent 4 }}
+  {{- with include "panel.container.probes" (dict "ctx" . "probes" (pick $v "readinessProbe" "livenessProbe")) | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- with include "panel.container.lifecycle" (dict "ctx" . "hooks" $v.lifecycleHooks) }}
+  {{- . | nindent 2 }}
+  {{- end }}
   resources:
     {{- toYaml $v.resources | nindent 4 }}
   volumeMounts:
@@ -107,7 +240,7 @@ panel.healthcheck.container: the health exporter container (own Deployment or we
     - name: healthcheck-config
       mountPath: /etc/panel-health
       readOnly: true
-    {{- include "panel.secret.mounts" (dict "ctx" . "credentials" (list "database" "redis")) | nindent 4 }}
+    {{- include "panel.secret.mounts" (dict "ctx" . "credentials" (include "panel.healthcheck.credentials" . | fromJsonArray)) | nindent 4 }}
 {{- end -}}
 
 {{/*
@@ -116,5 +249,5 @@ panel.healthcheck.volumes: the exporter's config volume (/tmp and credentials co
 {{- define "panel.healthcheck.volumes" -}}
 - name: healthcheck-config
   configMap:
-    name: {{ include "panel.fullname" . }}-healthcheck
+    name: {{ include "panel.objectName" (dict "ctx" . "suffix" "healthcheck") }}
 {{- end -}}

@@ -72,6 +72,74 @@ panel.np.cidrs: egress rule to CIDRs on ports. Pass (dict "cidrs" list "ports" l
 {{- end -}}
 
 {{/*
+panel.np.urlServer: host and port of a URL as YAML (`host: h`, `port: 443`); the port is the URL's, or
+443/80 by scheme. Pass the URL.
+*/}}
+{{- define "panel.np.urlServer" -}}
+{{- $url := urlParse . -}}
+{{- $host := $url.host -}}
+{{- $port := ternary "443" "80" (eq $url.scheme "https") -}}
+{{- if regexMatch ":[0-9]+$" $host -}}
+{{- $port = regexFind "[0-9]+$" $host -}}
+{{- $host = regexReplaceAll ":[0-9]+$" $host "" -}}
+{{- end -}}
+host: {{ $host | quote }}
+port: {{ $port }}
+{{- end -}}
+
+{{/*
+panel.np.url: egress rule to the server of a URL, derived from the URL itself (port: panel.np.urlServer).
+An in-cluster Service name (`<name>.<namespace>.svc[.<cluster domain>]`) becomes a namespace selector
+(ipBlock rules do not reliably match pod addresses); a bare `<name>` means this namespace; anything else
+is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
+*/}}
+{{- define "panel.np.url" -}}
+{{- $server := include "panel.np.urlServer" .url | fromYaml -}}
+- to:
+    {{- if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\..+)?$" $server.host }}
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ index (splitList "." $server.host) 1 }}
+    {{- else if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $server.host }}
+    - podSelector: {}
+    {{- else }}
+    {{- range .cidrs }}
+    - ipBlock: {cidr: {{ . }}}
+    {{- end }}
+    {{- end }}
+  ports:
+    - {protocol: TCP, port: {{ $server.port }}}
+{{- end -}}
+
+{{/*
+panel.np.publicUrl: egress of the health exporter to the public URL whose certificate it checks: the
+URL's server through networkPolicy.publicUrl.cidrs, and the ingress controller pods on the same port (a
+load balancer inside the cluster may hand the connection straight to them). Empty without a URL.
+*/}}
+{{- define "panel.np.publicUrl" -}}
+{{- with include "panel.healthcheck.publicUrl" . -}}
+{{- include "panel.np.url" (dict "url" . "cidrs" $.Values.networkPolicy.publicUrl.cidrs) }}
+- to:
+    {{- toYaml $.Values.networkPolicy.ingressControllerPeers | nindent 4 }}
+  ports:
+    - {protocol: TCP, port: {{ (include "panel.np.urlServer" . | fromYaml).port }}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+panel.np.only: a policy direction whose rules are only the user's (networkPolicy.extraIngress /
+extraEgress of the component), or `[]` (deny all) without any. Pass (dict "direction" "ingress" "rules" list).
+*/}}
+{{- define "panel.np.only" -}}
+{{- if .rules -}}
+{{ .direction }}:
+  {{- toYaml .rules | nindent 2 }}
+{{- else -}}
+{{ .direction }}: []
+{{- end -}}
+{{- end -}}
+
+{{/*
 panel.np.metadata: metadata + podSelector + policyTypes of a component's NetworkPolicy.
 Pass (dict "ctx" $ "component" "web").
 */}}

@@ -4,7 +4,7 @@ chart renders from values. Pass (dict "ctx" $ "credential" "database").
 */}}
 {{- define "panel.secret.name" -}}
 {{- $cfg := index .ctx.Values.secrets .credential -}}
-{{- default (printf "%s-%s" (include "panel.fullname" .ctx) (kebabcase .credential)) $cfg.existingSecret -}}
+{{- default (include "panel.objectName" (dict "ctx" .ctx "suffix" (kebabcase .credential))) $cfg.existingSecret -}}
 {{- end -}}
 
 {{/*
@@ -32,6 +32,8 @@ oauth-oidc:
   oidc-client-secret: OIDC_CLIENT_SECRET
 backupEncryption:
   recipients: BACKUP_AGE_RECIPIENTS
+backupWebhook:
+  webhook-url: BACKUP_WEBHOOK_URL
 loadtest:
   password: LOADTEST_PASSWORD
 {{- end -}}
@@ -52,6 +54,7 @@ Pass (dict "ctx" $ "credential" "s3").
 {{- else if eq .credential "smtp" -}}{{- $on = $c.password -}}
 {{- else if eq .credential "oauth" -}}{{- $on = $c.provider -}}
 {{- else if eq .credential "backupEncryption" -}}{{- $on = $c.recipients -}}
+{{- else if eq .credential "backupWebhook" -}}{{- $on = $c.url -}}
 {{- else if eq .credential "loadtest" -}}{{- $on = $c.password -}}
 {{- end -}}
 {{- if $on }}true{{ end -}}

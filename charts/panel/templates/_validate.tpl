@@ -32,8 +32,17 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- end -}}
 {{- end -}}
 {{- $uploads := $v.persistence.uploads -}}
-{{- if and $uploads.enabled (has "ReadWriteOnce" $uploads.accessModes) (not (has "ReadWriteMany" $uploads.accessModes)) (or $v.web.autoscaling.enabled (gt (int $v.web.replicaCount) 1)) -}}
-{{- $errors = append $errors "persistence.uploads: a ReadWriteOnce volume can be mounted by one node only, but web runs several replicas; set persistence.uploads.accessModes=[ReadWriteMany] (needs an RWX storage class), or web.replicaCount=1 with web.autoscaling.enabled=false" -}}
+{{- if $uploads.enabled -}}
+{{- $modes := join "," $uploads.accessModes -}}
+{{- if not (or (has "ReadWriteOnce" $uploads.accessModes) (has "ReadWriteOncePod" $uploads.accessModes) (has "ReadWriteMany" $uploads.accessModes)) -}}
+{{- $errors = append $errors (printf "persistence.uploads: accessModes [%s] cannot be written, but web stores uploads there; use [ReadWriteMany] (several web replicas) or [ReadWriteOnce] (one)" $modes) -}}
+{{- else if and (not (has "ReadWriteMany" $uploads.accessModes)) (or $v.web.autoscaling.enabled (gt (int $v.web.replicaCount) 1)) -}}
+{{- /* ReadWriteOnce allows one node, ReadWriteOncePod one pod: either way web cannot run several replicas. */ -}}
+{{- $errors = append $errors (printf "persistence.uploads: a [%s] volume is mounted by one node (ReadWriteOnce) or one pod (ReadWriteOncePod) only, but web runs several replicas; set persistence.uploads.accessModes=[ReadWriteMany] (needs an RWX storage class), or web.replicaCount=1 with web.autoscaling.enabled=false" $modes) -}}
+{{- end -}}
+{{- if and (has "ReadWriteOncePod" $uploads.accessModes) (not (has "ReadWriteMany" $uploads.accessModes)) $v.backup.enabled $v.backup.jobs.files.enabled -}}
+{{- $errors = append $errors "persistence.uploads: a ReadWriteOncePod volume is mounted by the web pod alone, so the files backup could never read it; use accessModes=[ReadWriteOnce] (the files backup then runs on web's node) or [ReadWriteMany], or set backup.jobs.files.enabled=false" -}}
+{{- end -}}
 {{- end -}}
 {{- if $v.backup.enabled -}}
 {{- if not (include "panel.secret.enabled" (dict "ctx" . "credential" "backupEncryption")) -}}
@@ -75,8 +84,56 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if and $v.ingress.enabled (not $v.ingress.hosts) -}}
 {{- $errors = append $errors "ingress: ingress.enabled needs at least one host in ingress.hosts" -}}
 {{- end -}}
+{{- if and $v.httpRoute.enabled (not $v.httpRoute.parentRefs) -}}
+{{- $errors = append $errors "httpRoute: an HTTPRoute attaches to a Gateway; set httpRoute.parentRefs, e.g. [{name: public, namespace: gateways}]" -}}
+{{- end -}}
 {{- if and (eq $v.healthcheck.mode "sidecar") (not $v.healthcheck.enabled) -}}
 {{- $errors = append $errors "healthcheck: mode sidecar needs healthcheck.enabled=true" -}}
+{{- end -}}
+{{- range $component := list "web" "worker" -}}
+{{- $a := (index $v $component).autoscaling -}}
+{{- if and $a.enabled (gt (int $a.minReplicas) (int $a.maxReplicas)) -}}
+{{- $errors = append $errors (printf "%s.autoscaling: minReplicas (%v) is above maxReplicas (%v); raise maxReplicas or lower minReplicas" $component $a.minReplicas $a.maxReplicas) -}}
+{{- end -}}
+{{- end -}}
+{{- $wa := $v.web.autoscaling -}}
+{{- if and $wa.enabled (not (or $wa.targetCPUUtilizationPercentage $wa.targetMemoryUtilizationPercentage $wa.metrics)) -}}
+{{- $errors = append $errors "web.autoscaling: no metric to scale on; set targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage or metrics, or web.autoscaling.enabled=false" -}}
+{{- end -}}
+{{- $ka := $v.worker.autoscaling -}}
+{{- $queue := $ka.queueLength -}}
+{{- if and $queue.enabled (not $ka.enabled) -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength: queue-length scaling is part of autoscaling; set worker.autoscaling.enabled=true" -}}
+{{- end -}}
+{{- if and $ka.enabled (not (or $ka.targetCPUUtilizationPercentage $ka.metrics $queue.enabled)) -}}
+{{- $errors = append $errors "worker.autoscaling: no metric to scale on; set queueLength.enabled=true, targetCPUUtilizationPercentage or metrics, or worker.autoscaling.enabled=false" -}}
+{{- end -}}
+{{- if and $ka.enabled $queue.enabled (not $v.healthcheck.enabled) -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength: the health exporter measures the queue; set healthcheck.enabled=true (and let Prometheus scrape it: metrics.serviceMonitor.enabled)" -}}
+{{- end -}}
+{{- if and $ka.enabled $queue.enabled (not $queue.queues) -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength.queues: name at least one RQ queue (the exporter's rq.queues, e.g. panel)" -}}
+{{- end -}}
+{{- if and (eq (include "panel.worker.autoscaler" .) "keda") $ka.metrics -}}
+{{- $errors = append $errors "worker.autoscaling.metrics: KEDA makes the workers' HPA from its triggers, so HPA metrics cannot be added; leave metrics empty or set queueLength.provider=hpa" -}}
+{{- end -}}
+{{- if has (int $v.metrics.port) (list 8000 9117) -}}
+{{- $errors = append $errors (printf "metrics.port: %v is taken (8000 is the app port, 9117 the exporter's); pick another, e.g. 9102, or 0 for no metrics listener" $v.metrics.port) -}}
+{{- end -}}
+{{- $ws := $v.web.service -}}
+{{- if and $ws.loadBalancerSourceRanges (ne $ws.type "LoadBalancer") -}}
+{{- $errors = append $errors (printf "web.service.loadBalancerSourceRanges: only a LoadBalancer Service takes them, this one is %s; set web.service.type=LoadBalancer or remove them" $ws.type) -}}
+{{- end -}}
+{{- if and (eq $ws.type "ClusterIP") (or $ws.externalTrafficPolicy $ws.nodePorts.http) -}}
+{{- $errors = append $errors "web.service: externalTrafficPolicy and nodePorts apply to NodePort and LoadBalancer Services; set web.service.type or remove them" -}}
+{{- end -}}
+{{- $zones := include "panel.validate.timeZones" . | splitList "\n" -}}
+{{- $scheduled := dict "backup.timeZone" (ternary $v.backup.timeZone "" $v.backup.enabled) "loadtest.scheduled.timeZone" (ternary $v.loadtest.scheduled.timeZone "" (and $v.loadtest.enabled $v.loadtest.scheduled.enabled)) -}}
+{{- range $key := keys $scheduled | sortAlpha -}}
+{{- $zone := index $scheduled $key -}}
+{{- if and $zone (not (has $zone $zones)) -}}
+{{- $errors = append $errors (printf "%s: %q is not an IANA time zone name; use one such as Etc/UTC or Europe/Berlin (the list: https://en.wikipedia.org/wiki/List_of_tz_database_time_zones)" $key $zone) -}}
+{{- end -}}
 {{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nThe Panel chart cannot render these values:\n  - %s\n" (join "\n  - " $errors)) -}}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import os
 import signal
 import socket
@@ -23,6 +25,36 @@ DEFAULT_MASTER_PORT = 5557
 
 def packaged_locustfile() -> Path:
     return Path(str(resources.files("panel_loadtest") / "locustfile.py"))
+
+
+def packaged_shape_addon() -> Path:
+    return Path(str(resources.files("panel_loadtest") / "scenario_shape.py"))
+
+
+SHAPE_MODULES = ("panel_loadtest.locustfile", "panel_loadtest.scenario_shape")
+
+
+def defines_load_shape(path: Path) -> bool:
+    """Whether a locustfile brings its own LoadTestShape: a class deriving from one, or an import of the
+    packaged locustfile (or any name ending in Shape). Read without importing it (Locust must not be
+    imported here). An unreadable file counts as having one: Locust then reports its own error.
+    """
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return True
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for base in node.bases:
+                name = base.attr if isinstance(base, ast.Attribute) else getattr(base, "id", "")
+                if name.endswith("Shape"):
+                    return True
+        elif isinstance(node, ast.ImportFrom):
+            if node.module in SHAPE_MODULES and any(a.name == "*" for a in node.names):
+                return True
+            if any(a.name.endswith("Shape") and a.name != "LoadTestShape" for a in node.names):
+                return True
+    return False
 
 
 def _free_port() -> int:
@@ -50,7 +82,8 @@ def main() -> None:
       LOADTEST_SCENARIO, LOADTEST_DURATION_SCALE, LOADTEST_REPORT_DIR   as the options below
       LOADTEST_MAX_AVG_MS=500 LOADTEST_MAX_P95_MS=1000 LOADTEST_MAX_P99_MS=2000
       LOADTEST_MAX_ERROR_RATE=0.01 LOADTEST_MIN_RPS=100 LOADTEST_MIN_RPS_USERS=50
-      LOADTEST_STRESS_MIN_USERS=50                                        SLO thresholds
+      LOADTEST_STRESS_MIN_USERS=50 LOADTEST_MAX_SUCCESS_GAP_S=10          SLO thresholds
+      LOADTEST_MAX_REQUEST_MS=10000 (slower counts as failed) LOADTEST_REQUEST_TIMEOUT=30
       LOADTEST_WEIGHT_ADMIN=1 LOADTEST_WEIGHT_OPERATOR=3 LOADTEST_WEIGHT_VIEWER=6
 
     \b
@@ -194,7 +227,17 @@ def run(
     if problems:
         _fail_usage(problems)
 
-    base = [sys.executable, "-m", "locust", "-f", str(locustfile), "--skip-log-setup"]
+    locustfiles = str(locustfile)
+    if locustfile != packaged_locustfile() and not defines_load_shape(locustfile):
+        # Without a LoadTestShape Locust ignores the scenario and, headless, runs until stopped.
+        locustfiles += f",{packaged_shape_addon()}"
+        plan = load_scenario(scenario).scaled(duration_scale)
+        click.echo(
+            f"note: {locustfile} defines no LoadTestShape; its users run the {plan.name} scenario's "
+            f"stages ({plan.total_duration:g} s, up to {plan.peak_users} users) under the SLO gate",
+            err=True,
+        )
+    base = [sys.executable, "-m", "locust", "-f", locustfiles, "--skip-log-setup"]
     for flag, values in (("--tags", tags), ("--exclude-tags", exclude_tags)):
         if values:
             base += [flag, *values]
@@ -245,7 +288,27 @@ def run(
     else:
         commands = [driver]
     commands[0] += list(locust_args)
-    sys.exit(_run_processes(commands, env))
+    code = _run_processes(commands, env)
+    if role != "worker":
+        _record_exit_code(report_dir, code)
+    sys.exit(code)
+
+
+EXIT_MEANINGS = {
+    0: "the SLO was met",
+    EXIT_SLO_BREACHED: "an SLO threshold was breached",
+    EXIT_USAGE: "a configuration problem, or the run could not start",
+    1: "Locust itself failed",
+}
+
+
+def _record_exit_code(report_dir: Path, code: int) -> None:
+    """Leave the code in the report directory and say it in words: wrappers such as make only exit 0/2."""
+    meaning = EXIT_MEANINGS.get(code, "Locust ended abnormally")
+    with contextlib.suppress(OSError):
+        (report_dir / "exit-code").write_text(f"{code}\n")
+    if code != 0:
+        click.echo(f"panel-loadtest exited with {code}: {meaning}", err=True)
 
 
 def _check_writable(report_dir: Path) -> list[str]:

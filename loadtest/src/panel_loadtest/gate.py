@@ -33,10 +33,17 @@ class RunMetrics:
     duration_s: float
     throughput: SteadyThroughput | None = None
     stress: StressResult | None = None
+    # Answered successfully but slower than the maximum request time: failed as far as the SLO goes.
+    slow_requests: int = 0
+    longest_success_gap_s: float | None = None
+
+    @property
+    def failed_requests(self) -> int:
+        return min(self.requests, self.failures + self.slow_requests)
 
     @property
     def error_rate(self) -> float:
-        return self.failures / self.requests if self.requests else 0.0
+        return self.failed_requests / self.requests if self.requests else 0.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,8 @@ def evaluate(
             verdicts.append(_upper_bound(name, "p99", metrics.p99_ms, thresholds.max_p99_ms, " ms", ".0f"))
         elif name == "error_rate":
             verdicts.append(_error_rate(metrics, thresholds))
+        elif name == "success_gap":
+            verdicts.append(_success_gap(metrics, thresholds))
         elif name == "throughput":
             verdicts.append(_throughput(metrics, thresholds))
         elif name == "stress_capacity":
@@ -158,7 +167,12 @@ def evaluate(
 
 def _error_rate(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
     rate, limit = metrics.error_rate, thresholds.max_error_rate
-    detail = f"{metrics.failures} of {metrics.requests} requests failed"
+    detail = f"{metrics.failed_requests} of {metrics.requests} requests failed"
+    if metrics.slow_requests:
+        detail += (
+            f", {metrics.slow_requests} of them by taking longer than {thresholds.max_request_ms:.0f} ms"
+            " (LOADTEST_MAX_REQUEST_MS)"
+        )
     if rate < limit or (limit == 0 and rate == 0):
         return Verdict("error_rate", "passed", rate, limit, "", f"error rate {rate:.2%} < {limit:.2%}")
     return Verdict(
@@ -168,6 +182,33 @@ def _error_rate(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
         limit,
         "",
         f"error rate {rate:.2%} is not below {limit:.2%}: over by {rate - limit:.2%} ({detail})",
+    )
+
+
+def _success_gap(metrics: RunMetrics, thresholds: Thresholds) -> Verdict:
+    limit = thresholds.max_success_gap_s
+    if limit == 0:
+        return _skipped("success_gap", "LOADTEST_MAX_SUCCESS_GAP_S is 0")
+    gap = metrics.longest_success_gap_s
+    if gap is None:
+        return Verdict("success_gap", "failed", None, limit, " s", "success gap: no user ever ran")
+    if gap < limit:
+        return Verdict(
+            "success_gap",
+            "passed",
+            gap,
+            limit,
+            " s",
+            f"longest stretch without a success {gap:.1f} s < {limit:g} s",
+        )
+    return Verdict(
+        "success_gap",
+        "failed",
+        gap,
+        limit,
+        " s",
+        f"no request succeeded for {gap:.1f} s while users were running, "
+        f"not below {limit:g} s (LOADTEST_MAX_SUCCESS_GAP_S): the panel stalled or failed every request",
     )
 
 

@@ -20,13 +20,14 @@ from locust.runners import MasterRunner, Runner, WorkerRunner
 from panel_loadtest import runtime
 from panel_loadtest.accounts import ProvisioningError, provision, wait_until_ready
 from panel_loadtest.gate import GateResult, RunMetrics, evaluate
-from panel_loadtest.reports import build_summary, write_reports
+from panel_loadtest.reports import HTML_FILE, add_verdict_to_html, build_summary, write_reports
 from panel_loadtest.shapes import RunClock, snapshot
-from panel_loadtest.timeline import steady_throughput
+from panel_loadtest.timeline import longest_success_gap, steady_throughput
 
 logger = logging.getLogger("panel_loadtest")
 SAMPLE_INTERVAL_S = 1.0
 COUNTERS_KEY = "panel_loadtest_counters"
+SLOW_REQUESTS = "slow_requests"
 
 
 class _RunState:
@@ -63,6 +64,18 @@ def on_init(environment: Environment, runner: Runner | None = None, **_: Any) ->
         "test accounts ready",
         extra={"operator": ctx.accounts["operator"].username, "viewer": ctx.accounts["viewer"].username},
     )
+
+
+@events.request.add_listener
+def on_request(response_time: float, exception: BaseException | None = None, **_: Any) -> None:
+    """Count answered requests slower than LOADTEST_MAX_REQUEST_MS (on every process; merged on the master).
+
+    Requests that did not answer in time already fail: the users' client gives up after
+    LOADTEST_REQUEST_TIMEOUT and Locust records the timeout as a failure.
+    """
+    ctx = runtime.current()
+    if exception is None and response_time > ctx.thresholds.max_request_ms:
+        ctx.counters.add(SLOW_REQUESTS)
 
 
 def _ship_counters(client_id: str, data: dict[str, Any]) -> None:
@@ -129,6 +142,8 @@ def _finish(environment: Environment) -> GateResult:
         duration_s=duration,
         throughput=steady_throughput(ctx.snapshots),
         stress=ctx.stress.result() if ctx.stress is not None else None,
+        slow_requests=ctx.counters.counts[SLOW_REQUESTS],
+        longest_success_gap_s=longest_success_gap(ctx.snapshots),
     )
     gate = evaluate(metrics, ctx.thresholds, ctx.scenario, aborted=ctx.aborted)
     summary = build_summary(
@@ -143,6 +158,9 @@ def _finish(environment: Environment) -> GateResult:
     )
     report_dir = Path(ctx.settings.report_dir)
     paths = write_reports(report_dir, summary, gate, ctx.scenario.name, duration)
+    # Locust has written report.html by now (before the quitting event): the verdict goes on top of it.
+    if add_verdict_to_html(report_dir / HTML_FILE, gate, ctx.scenario.name):
+        paths.append(report_dir / HTML_FILE)
     environment.process_exit_code = gate.exit_code
     log = logger.info if gate.passed else logger.error
     log(gate.summary_line(), extra={"exit_code": gate.exit_code, "reports": [str(p) for p in paths]})

@@ -6,29 +6,14 @@ directly: ``LOADTEST_SCENARIO=smoke locust -f <this file> --headless --host http
 
 from __future__ import annotations
 
-import os
-import sys
+from panel_loadtest.bootstrap import context as _context
+from panel_loadtest.bootstrap import hooks
+from panel_loadtest.bootstrap import shape_class as _shape_class
+from panel_loadtest.users import AdminUser, OperatorUser, PanelUser, ViewerUser
 
-from panel_loadtest import hooks, runtime
-from panel_loadtest.scenarios import ScenarioError
-from panel_loadtest.settings import SettingsError
-from panel_loadtest.shapes import shape_class_for
-from panel_loadtest.users import AdminUser, OperatorUser, ViewerUser
-
-if os.environ.get("LOADTEST_LOG_FORMAT") == "json":
-    from panel_loadtest.log_setup import configure_json_logging
-
-    configure_json_logging(os.environ.get("LOADTEST_LOG_LEVEL", "INFO"))
-
-try:
-    _context = runtime.RunContext.from_environment()
-except SettingsError as _error:
-    sys.stderr.write("".join(f"configuration error: {line}\n" for line in _error.problems))
-    sys.exit(2)
-except ScenarioError as _error:
-    sys.stderr.write(f"configuration error: {_error}\n")
-    sys.exit(2)
-runtime.set_current(_context)
+# FastHttpUser's own default is 60 s per request; the run's setting decides (a timeout is a failure).
+PanelUser.network_timeout = _context.settings.request_timeout
+PanelUser.connection_timeout = _context.settings.request_timeout
 
 # Locust picks up user and shape classes from this module's namespace: expose only those in play.
 AdminUser.weight = _context.settings.weight_admin
@@ -43,10 +28,9 @@ for _user_class in (AdminUser, OperatorUser, ViewerUser):
         globals().pop(_user_class.__name__, None)
 del _user_class  # a leftover module-level reference would count as a fourth user class
 
-ScenarioShapeClass = shape_class_for(_context.scenario)
-globals()[ScenarioShapeClass.__name__] = ScenarioShapeClass
+globals()[_shape_class.__name__] = _shape_class
 # A locustfile override can `from panel_loadtest.locustfile import *` and add its own user classes.
-__all__ = ["hooks", ScenarioShapeClass.__name__] + [
+__all__ = ["hooks", _shape_class.__name__] + [
     name for name in ("AdminUser", "OperatorUser", "ViewerUser") if name in globals()
 ]
-del ScenarioShapeClass
+del _shape_class  # one module-level name per class: Locust collects every shape it finds

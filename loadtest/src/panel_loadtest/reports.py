@@ -5,6 +5,7 @@ Locust itself writes the HTML report and the CSV files next to these (``--html``
 
 from __future__ import annotations
 
+import html
 import json
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
@@ -17,6 +18,8 @@ from panel_loadtest.settings import Thresholds
 
 SUMMARY_FILE = "summary.json"
 JUNIT_FILE = "junit.xml"
+HTML_FILE = "report.html"
+VERDICT_MARKER = "panel-loadtest-verdict"
 
 
 def build_summary(
@@ -37,7 +40,10 @@ def build_summary(
         "totals": {
             "requests": metrics.requests,
             "failures": metrics.failures,
+            "slow_requests": metrics.slow_requests,
+            "failed_requests": metrics.failed_requests,
             "error_rate": metrics.error_rate,
+            "longest_success_gap_s": metrics.longest_success_gap_s,
             "avg_ms": metrics.avg_ms,
             "p95_ms": metrics.p95_ms,
             "p99_ms": metrics.p99_ms,
@@ -90,3 +96,57 @@ def write_reports(
     junit_path = report_dir / JUNIT_FILE
     junit_path.write_bytes(junit_xml(gate, scenario_name, duration_s))
     return [summary_path, junit_path]
+
+
+def _cell(value: float | None, unit: str, name: str) -> str:
+    if value is None:
+        return "-"
+    if name == "error_rate":
+        return f"{value:.2%}"
+    shown = f"{value:.3g}" if abs(value) < 10 else f"{value:,.1f}".removesuffix(".0")
+    return f"{shown}{unit}"
+
+
+def verdict_html(gate: GateResult, scenario_name: str) -> str:
+    """A self-contained section: the verdict line and one row per threshold (limit, measured, outcome)."""
+    colours = {"passed": "#1b7f3b", "failed": "#b3261e", "skipped": "#666"}
+    headline = "PASSED" if gate.passed else ("ABORTED" if gate.aborted else "FAILED")
+    rows = "".join(
+        "<tr>"
+        f"<td>{html.escape(v.name)}</td>"
+        f"<td>{html.escape(_cell(v.limit, v.unit, v.name))}</td>"
+        f"<td>{html.escape(_cell(v.observed, v.unit, v.name))}</td>"
+        f'<td style="color:{colours[v.outcome]};font-weight:bold">{v.outcome}</td>'
+        f"<td>{html.escape(v.message)}</td>"
+        "</tr>"
+        for v in gate.verdicts
+    )
+    return (
+        f'<section id="{VERDICT_MARKER}" style="font-family:sans-serif;margin:1em;padding:1em;'
+        f'border:3px solid {colours["passed" if gate.passed else "failed"]}">'
+        f"<h1>SLO verdict ({html.escape(scenario_name)}): {headline}, exit code {gate.exit_code}</h1>"
+        f"<p>{html.escape(gate.summary_line())}</p>"
+        '<table style="border-collapse:collapse" border="1" cellpadding="4">'
+        "<thead><tr><th>threshold</th><th>limit</th><th>measured</th><th>result</th><th>detail</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></section>\n"
+    )
+
+
+def add_verdict_to_html(path: Path, gate: GateResult, scenario_name: str) -> bool:
+    """Put the SLO table at the top of Locust's HTML report, the page a person opens; False if absent."""
+    try:
+        page = path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    if VERDICT_MARKER in page:
+        return True
+    section = verdict_html(gate, scenario_name)
+    head_end = page.find("</head>")
+    body = page.find("<body", max(head_end, 0))
+    if body < 0:
+        page = section + page
+    else:
+        insert_at = page.index(">", body) + 1
+        page = page[:insert_at] + "\n" + section + page[insert_at:]
+    path.write_text(page, encoding="utf-8")
+    return True

@@ -21,6 +21,7 @@ THRESHOLD_NAMES = (
     "p95_response_time",
     "p99_response_time",
     "error_rate",
+    "success_gap",
     "throughput",
     "stress_capacity",
 )
@@ -30,6 +31,7 @@ ThresholdName = Literal[
     "p95_response_time",
     "p99_response_time",
     "error_rate",
+    "success_gap",
     "throughput",
     "stress_capacity",
 ]
@@ -40,6 +42,7 @@ DEFAULT_JUDGED: list[ThresholdName] = [
     "p95_response_time",
     "p99_response_time",
     "error_rate",
+    "success_gap",
 ]
 
 # Locust warns above 100 spawns/s per process; scaled-down ramps never ask for more.

@@ -29,6 +29,14 @@ class Thresholds(BaseSettings):
     stress_min_users: int = Field(
         default=50, ge=0, description="stress: the last passing user count must reach this"
     )
+    max_request_ms: float = Field(
+        default=10000.0, gt=0, description="a request slower than this counts as failed (error rate)"
+    )
+    max_success_gap_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="longest stretch with users running but no successful request (0 turns it off)",
+    )
 
     def required_rps(self, steady_users: int) -> float:
         """The throughput a run with ``steady_users`` users must reach (linear in the user count)."""
@@ -68,6 +76,9 @@ class LoadTestSettings(BaseSettings):
     )
     ready_timeout: float = Field(
         default=60.0, ge=0, description="wait this long for the panel's /readyz at start"
+    )
+    request_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="give up on one request after this (it counts as failed)"
     )
 
     @model_validator(mode="after")

@@ -69,3 +69,26 @@ def steady_throughput(snapshots: list[Snapshot]) -> SteadyThroughput | None:
     if seconds <= 0:
         return None
     return SteadyThroughput(rps=requests / seconds, seconds=seconds, users=users)
+
+
+def longest_success_gap(snapshots: list[Snapshot]) -> float | None:
+    """The longest stretch, in seconds, while users were running without one successful request.
+
+    A request is counted when it completes, so a panel that hangs shows as no completions at all; a
+    panel that fails fast shows as failures only. Both are gaps. None when no user ever ran.
+    """
+    longest = 0.0
+    gap_started: float | None = None
+    previous_successes: int | None = None
+    ran = False
+    for snap in snapshots:
+        successes = snap.requests - snap.failures
+        if snap.users <= 0:
+            gap_started, previous_successes = None, successes
+            continue
+        ran = True
+        if gap_started is None or (previous_successes is not None and successes > previous_successes):
+            gap_started = snap.elapsed
+        longest = max(longest, snap.elapsed - gap_started)
+        previous_successes = successes
+    return longest if ran else None

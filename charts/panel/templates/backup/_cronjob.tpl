@@ -2,7 +2,7 @@
 panel.backup.credentials: what every backup run reads.
 */}}
 {{- define "panel.backup.credentials" -}}
-{{- toJson (list "database" "s3" "smtp" "backupEncryption") -}}
+{{- toJson (list "database" "s3" "smtp" "backupEncryption" "backupWebhook") -}}
 {{- end -}}
 
 {{/*
@@ -16,16 +16,24 @@ Pass (dict "ctx" $ "job" "database").
 {{- $job := index $b.jobs .job -}}
 {{- if and $b.enabled $job.enabled -}}
 {{- $name := printf "backup-%s" .job -}}
-{{- $ctx := dict "ctx" $ "component" "backup" "values" $b -}}
-{{- $credentials := include "panel.backup.credentials" $ | fromJsonArray -}}
 {{- $uploads := $.Values.persistence.uploads -}}
+{{- $ctx := dict "ctx" $ "component" "backup" "values" $b -}}
+{{- if and (eq .job "files") $uploads.enabled (not (has "ReadWriteMany" $uploads.accessModes)) (not $b.affinity) -}}
+{{- /* A single-node volume is attached where the web pod runs: the files backup must run there too. */ -}}
+{{- $web := dict "labelSelector" (dict "matchLabels" (include "panel.selectorLabels" (dict "ctx" $ "component" "web") | fromYaml)) "topologyKey" "kubernetes.io/hostname" -}}
+{{- $affinity := dict "podAffinity" (dict "requiredDuringSchedulingIgnoredDuringExecution" (list $web)) -}}
+{{- $ctx = dict "ctx" $ "component" "backup" "values" (merge (dict "affinity" $affinity) (deepCopy $b)) -}}
+{{- end -}}
+{{- $credentials := include "panel.backup.credentials" $ | fromJsonArray -}}
 apiVersion: batch/v1
 kind: CronJob
 metadata:
   {{- include "panel.metadata" (dict "ctx" $ "component" "backup" "name" $name) | nindent 2 }}
 spec:
   schedule: {{ $job.schedule | quote }}
-  timeZone: {{ $b.timeZone | quote }}
+  {{- with $b.timeZone }}
+  timeZone: {{ . | quote }}
+  {{- end }}
   # Two runs of the same backup must never overlap (one would read a half-written state).
   concurrencyPolicy: Forbid
   startingDeadlineSeconds: {{ $b.startingDeadlineSeconds }}
@@ -54,6 +62,10 @@ spec:
             - name: backup
               image: {{ include "panel.image" (dict "ctx" $ "image" $b.image) }}
               imagePullPolicy: {{ $.Values.image.pullPolicy }}
+              {{- with $b.command }}
+              command:
+                {{- toYaml . | nindent 16 }}
+              {{- end }}
               args:
                 {{- toYaml $job.args | nindent 16 }}
               env:
@@ -70,9 +82,6 @@ spec:
                 - {name: BACKUP_SMTP_USERNAME, value: {{ $b.smtp.username | quote }}}
                 - {name: BACKUP_EMAIL_FROM, value: {{ $b.smtp.from | quote }}}
                 - {name: BACKUP_EMAIL_TO, value: {{ $b.smtp.to | quote }}}
-                {{- end }}
-                {{- with $b.webhookUrl }}
-                - {name: BACKUP_WEBHOOK_URL, value: {{ . | quote }}}
                 {{- end }}
                 {{- with $b.pushgatewayUrl }}
                 - {name: BACKUP_PUSHGATEWAY_URL, value: {{ . | quote }}}
@@ -104,11 +113,11 @@ spec:
             {{- include "panel.secret.volumes" (dict "ctx" $ "credentials" $credentials) | nindent 12 }}
             - name: config
               configMap:
-                name: {{ include "panel.fullname" $ }}-config
+                name: {{ include "panel.objectName" (dict "ctx" $ "suffix" "config") }}
             {{- if and (eq .job "files") $uploads.enabled }}
             - name: uploads
               persistentVolumeClaim:
-                claimName: {{ default (printf "%s-uploads" (include "panel.fullname" $)) $uploads.existingClaim }}
+                claimName: {{ default (include "panel.objectName" (dict "ctx" $ "suffix" "uploads")) $uploads.existingClaim }}
                 readOnly: true
             {{- end }}
 {{- end -}}

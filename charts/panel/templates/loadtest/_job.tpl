@@ -1,10 +1,15 @@
 {{/*
-panel.loadtest.run: id of a load-test run, a hash of the load-test values. Jobs are immutable, so a run
-with other settings gets new Job names (the master and its workers share the id) instead of failing the
-upgrade; an unchanged run is left alone.
+panel.loadtest.run: id of a load-test run, a hash of the rendered master and worker pod templates (with
+an empty run id). Jobs are immutable: anything that changes a pod (settings, image, chart or app
+version, global values) gives new Job names instead of failing the upgrade, and the master and its
+workers share the id; an unchanged run is left alone.
 */}}
 {{- define "panel.loadtest.run" -}}
-{{- toYaml .Values.loadtest | sha256sum | trunc 8 -}}
+{{- $pods := list -}}
+{{- range $role := list "master" "worker" -}}
+{{- $pods = append $pods (include "panel.loadtest.podTemplate" (dict "ctx" $ "role" $role "run" "")) -}}
+{{- end -}}
+{{- join "\n---\n" $pods | sha256sum | trunc 8 -}}
 {{- end -}}
 
 {{/*
@@ -76,7 +81,7 @@ spec:
         {{- if eq .role "master" }}
         - {name: LOADTEST_EXPECT_WORKERS, value: {{ $l.worker.replicas | quote }}}
         {{- else if eq .role "worker" }}
-        - {name: LOADTEST_MASTER_HOST, value: {{ printf "%s-loadtest-master" (include "panel.fullname" $) | quote }}}
+        - {name: LOADTEST_MASTER_HOST, value: {{ include "panel.objectName" (dict "ctx" $ "suffix" "loadtest-master") | quote }}}
         {{- end }}
         {{- if $l.locustfile }}
         - {name: LOADTEST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
@@ -101,6 +106,6 @@ spec:
     {{- if $l.locustfile }}
     - name: locustfile
       configMap:
-        name: {{ include "panel.fullname" $ }}-loadtest
+        name: {{ include "panel.objectName" (dict "ctx" $ "suffix" "loadtest") }}
     {{- end }}
 {{- end -}}

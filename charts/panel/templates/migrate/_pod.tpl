@@ -17,6 +17,10 @@ spec:
     - name: migrate
       image: {{ include "panel.image" (dict "ctx" $ "image" $.Values.image) }}
       imagePullPolicy: {{ $.Values.image.pullPolicy }}
+      {{- with $.Values.migrate.command }}
+      command:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       args:
         {{- toYaml $.Values.migrate.args | nindent 8 }}
       envFrom:

@@ -74,6 +74,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     Each scrape's checks share one deadline: Prometheus's X-Prometheus-Scrape-Timeout-Seconds header
     minus exporter.scrape_timeout_margin_seconds. A check that has not answered by then is reported
     as panel_health_<check>_up 0 with panel_health_check_down_reason{reason="deadline_exceeded"}.
+
+    With perf.export: true the performance probe (see `check perf`) runs in the background every
+    perf.interval_seconds (default 300) and /metrics reports its last result (panel_health_perf_*).
     """
     configure_logging(ctx.obj["log_level"] or "INFO")
     settings = _load(ctx.obj["config_path"])
@@ -84,6 +87,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     except OSError as exc:
         click.echo(f"panel-health: cannot listen ({exc.strerror}); choose another --port or --host", err=True)
         sys.exit(2)
+    except ConfigError as exc:
+        _config_exit(exc)
 
 
 @main.command(epilog=EXIT_CODES)

@@ -7,6 +7,7 @@ because custom collectors do not work there.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import socketserver
 import threading
@@ -22,23 +23,35 @@ from prometheus_client.process_collector import ProcessCollector
 from panel_health.checks import build_checks
 from panel_health.checks.resources_check import CpuSampler
 from panel_health.collector import ResultsCollector
-from panel_health.runner import run_checks
+from panel_health.perf import perf_targets
+from panel_health.perf_poller import PerfPoller
+from panel_health.runner import CheckRunner
 from panel_health.settings import HealthSettings
 
 log = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 TIMEOUT_HEADER = "HTTP_X_PROMETHEUS_SCRAPE_TIMEOUT_SECONDS"
 MINIMUM_DEADLINE_SECONDS = 0.1
+# Prometheus cannot time out a scrape later than its interval; ten minutes is beyond any sane interval.
+MAXIMUM_SCRAPE_TIMEOUT_SECONDS = 600.0
 
 
 def scrape_deadline(header_value: str | None, settings: HealthSettings) -> float:
-    """The checks' budget: Prometheus's scrape timeout (or the default) minus the safety margin."""
+    """The checks' budget: Prometheus's scrape timeout (or the default) minus the safety margin.
+
+    The header comes from whoever scrapes: anything but a positive, finite number of seconds is ignored
+    (``inf``, ``nan``, ``-1``), and a huge one is held to MAXIMUM_SCRAPE_TIMEOUT_SECONDS.
+    """
     timeout = settings.exporter.default_scrape_timeout_seconds
     if header_value:
         try:
-            timeout = float(header_value)
+            parsed = float(header_value)
         except ValueError:
-            log.warning("ignoring unparsable scrape timeout header", extra={"value": header_value[:40]})
+            parsed = math.nan
+        if math.isfinite(parsed) and parsed > 0:
+            timeout = min(parsed, MAXIMUM_SCRAPE_TIMEOUT_SECONDS)
+        else:
+            log.warning("ignoring unusable scrape timeout header", extra={"value": header_value[:40]})
     return max(MINIMUM_DEADLINE_SECONDS, timeout - settings.exporter.scrape_timeout_margin_seconds)
 
 
@@ -49,12 +62,16 @@ class HealthExporter:
         self.settings = settings
         self.sampler = CpuSampler(settings.resources)
         self.checks = build_checks(settings, sampler=self.sampler)
+        self.runner = CheckRunner()
+        self.perf = PerfPoller(settings) if settings.perf.export else None
         self._process_collector = ProcessCollector(registry=None)
 
     def metrics(self, header_value: str | None, accept: str | None) -> tuple[bytes, str]:
         deadline = scrape_deadline(header_value, self.settings)
         started = time.monotonic()
-        results = run_checks(self.checks, deadline)
+        results = self.runner.run(self.checks, deadline)
+        if self.perf is not None and (perf := self.perf.latest()) is not None:
+            results.append(perf)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ResultsCollector(results, deadline))
         registry.register(self._process_collector)
@@ -115,8 +132,13 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def make_exporter_server(settings: HealthSettings, host: str, port: int) -> tuple[WSGIServer, HealthExporter]:
+    """The server and its app; with ``perf.export`` the probe starts once the port is bound."""
+    if settings.perf.export:
+        perf_targets(settings)  # raises ConfigError for unknown targets before anything starts
     app = HealthExporter(settings)
     server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
+    if app.perf is not None:
+        app.perf.start()
     return server, app
 
 
@@ -135,4 +157,6 @@ def serve(settings: HealthSettings, host: str, port: int) -> None:
     try:
         server.serve_forever()
     finally:
+        if app.perf is not None:
+            app.perf.stop()
         server.server_close()

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from panel_health.checks.base import classify, down, finish
+from panel_health.checks.base import PREFIX, classify, down, finish
 from panel_health.checks.http_check import tls_context
-from panel_health.results import CheckResult, Observation, observe
+from panel_health.results import CheckResult, Observation, Sample, observe
 from panel_health.settings import ConfigError, HealthSettings, HttpTarget
 
 KIND = "perf"
@@ -45,12 +45,18 @@ def perf_targets(settings: HealthSettings) -> list[tuple[HttpTarget, str]]:
     return [(by_name[name], settings.target_url(by_name[name])) for name in settings.perf.targets]
 
 
-async def _fire(client: httpx.AsyncClient, target: HttpTarget, url: str, gate: asyncio.Semaphore) -> Outcome:
+async def _fire(
+    client: httpx.AsyncClient, target: HttpTarget, url: str, gate: asyncio.Semaphore, timeout_seconds: float
+) -> Outcome:
     async with gate:
         started = time.monotonic()
         try:
-            response = await client.request(target.method, url)
-        except (httpx.HTTPError, OSError) as exc:
+            # One deadline for the whole request: httpx's own timeout applies per read.
+            async with asyncio.timeout(timeout_seconds):
+                response = await client.request(target.method, url)
+        except TimeoutError:
+            return Outcome(time.monotonic() - started, False, "timeout")
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
             return Outcome(time.monotonic() - started, False, classify(exc))
         latency = time.monotonic() - started
         if response.status_code not in target.expect_status:
@@ -73,7 +79,7 @@ async def _run(
     ) as client:
         started = time.monotonic()
         jobs = [
-            _fire(client, *targets[i % len(targets)], gate)  # round-robin over the endpoints
+            _fire(client, *targets[i % len(targets)], gate, config.timeout_seconds)  # round-robin
             for i in range(config.requests)
         ]
         outcomes = await asyncio.gather(*jobs)
@@ -94,6 +100,24 @@ def run_perf(settings: HealthSettings) -> CheckResult:
     latencies = sorted(o.latency_seconds for o in outcomes if o.ok)
     error_ratio = len(errors) / len(outcomes)
     throughput = len(outcomes) / elapsed if elapsed > 0 else 0.0
+    samples = [
+        *(
+            Sample(
+                f"{PREFIX}_perf_latency_seconds",
+                "Latency of the probe's successful requests at this quantile (nearest rank).",
+                percentile(latencies, float(quantile)),
+                {"quantile": quantile},
+            )
+            for quantile in ("0.5", "0.95", "0.99")
+        ),
+        Sample(f"{PREFIX}_perf_error_ratio", "Failed / all requests of the last probe (0-1).", error_ratio),
+        Sample(
+            f"{PREFIX}_perf_throughput_requests_per_second",
+            "Requests per second the last probe achieved.",
+            throughput,
+        ),
+        Sample(f"{PREFIX}_perf_requests", "Requests the last probe made.", len(outcomes)),
+    ]
     observations: list[Observation] = [
         observe(
             "p50",
@@ -136,4 +160,4 @@ def run_perf(settings: HealthSettings) -> CheckResult:
     message = (
         f"{len(outcomes)} requests, concurrency {config.concurrency}, {', '.join(t.name for t, _ in targets)}"
     )
-    return finish(KIND, "", started, observations, [], message=message)
+    return finish(KIND, "", started, observations, samples, message=message)

@@ -95,13 +95,15 @@ def _format_threshold(observation: Observation) -> str:
 
 def print_human(results: list[CheckResult], console: Console) -> None:
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("check", "status", "measurement", "value", "threshold", "note"):
+    # Every verdict is also a word (the check's status, each measurement's result): colour is a bonus
+    # for terminals, and piped output or a screen reader must still tell which measurement failed.
+    for column in ("check", "status", "measurement", "value", "result", "threshold", "note"):
         table.add_column(column)
     for result in results:
         style = STYLES[result.status]
         note = escape(result.message if result.up else f"{result.reason}: {result.message}")
         if not result.observations:
-            table.add_row(escape(result.key), f"[{style}]{result.status.label}[/]", "", "", "", note)
+            table.add_row(escape(result.key), f"[{style}]{result.status.label}[/]", "", "", "", "", note)
         for index, observation in enumerate(result.observations):
             obs_style = STYLES[observation.status]
             table.add_row(
@@ -109,6 +111,7 @@ def print_human(results: list[CheckResult], console: Console) -> None:
                 f"[{style}]{result.status.label}[/]" if index == 0 else "",
                 escape(observation.name),
                 f"[{obs_style}]{escape(_format_value(observation))}[/]",
+                f"[{obs_style}]{observation.status.label}[/]",
                 _format_threshold(observation),
                 note if index == 0 else "",
             )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -27,8 +28,46 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "PANEL_HEALTH_CONFIG"
-ENV_OVERRIDES = ("PANEL_URL", "DATABASE_URL", "REDIS_URL")
+ENV_OVERRIDES = ("PANEL_URL", "PANEL_PUBLIC_URL", "DATABASE_URL", "REDIS_URL")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+Measurement = Literal["disk", "memory", "cpu"]
+MEASUREMENTS: tuple[Measurement, ...] = ("disk", "memory", "cpu")
+
+
+def check_url(value: str, schemes: tuple[str, ...], example: str) -> str:
+    """``value`` if it is a usable URL with one of ``schemes``; else ValueError naming the fix.
+
+    The URL itself is never part of the message: it may hold a password.
+    """
+    scheme, sep, _ = value.partition("://")
+    if not sep or scheme.lower() not in schemes:
+        raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)} (e.g. {example})")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        reason = "its port is not a number from 1 to 65535" if "port" in str(exc).lower() else str(exc)
+        raise ValueError(f"not a valid URL: {reason} (e.g. {example})") from None
+    if scheme.lower() != "unix" and not parts.hostname:
+        raise ValueError(f"not a valid URL: it names no host (e.g. {example})")
+    if port == 0:
+        raise ValueError(f"not a valid URL: its port is not a number from 1 to 65535 (e.g. {example})")
+    return value
+
+
+def check_order(
+    section: str, pairs: list[tuple[str, float | None, str, float | None]], lower_is_worse: bool = False
+) -> None:
+    """Warning thresholds must be reached before the critical ones, or the warning never shows."""
+    for warn_name, warn, crit_name, crit in pairs:
+        if warn is None or crit is None:
+            continue
+        if (warn < crit) if lower_is_worse else (warn > crit):
+            relation = "at least" if lower_is_worse else "at most"
+            raise ValueError(
+                f"{section}.{warn_name} ({warn:g}) must be {relation} {section}.{crit_name} ({crit:g}); "
+                "swap or fix them"
+            )
 
 
 class ConfigError(Exception):
@@ -40,13 +79,14 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # `.inf` and `.nan` are valid YAML floats but never a usable timeout or threshold.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ExporterConfig(_Section):
     listen_host: str = "0.0.0.0"  # noqa: S104 - the exporter is scraped from other pods
     port: int = Field(default=9117, ge=1, le=65535)
-    default_scrape_timeout_seconds: float = Field(default=10.0, gt=0)
+    default_scrape_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     scrape_timeout_margin_seconds: float = Field(default=0.5, ge=0)
 
 
@@ -67,10 +107,24 @@ class HttpTarget(_Section):
     def _one_location(self) -> HttpTarget:
         if (self.url is None) == (self.path is None):
             raise ValueError("give exactly one of `url` (absolute) or `path` (relative to panel_url)")
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise ValueError("`url` must start with http:// or https://")
+        if self.url is not None:
+            try:
+                check_url(self.url, ("http", "https"), "https://docs.example.org/")
+            except ValueError as exc:
+                raise ValueError(f"`url` {exc}") from None
         if self.path is not None and not self.path.startswith("/"):
             raise ValueError("`path` must start with / (it is appended to panel_url)")
+        check_order(
+            "http.targets",
+            [
+                (
+                    "latency_warning_seconds",
+                    self.latency_warning_seconds,
+                    "latency_critical_seconds",
+                    self.latency_critical_seconds,
+                )
+            ],
+        )
         return self
 
 
@@ -96,6 +150,27 @@ class PostgresConfig(_Section):
     connections_warning_ratio: float = Field(default=0.8, gt=0, le=1)
     connections_critical_ratio: float = Field(default=0.9, gt=0, le=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> PostgresConfig:
+        check_order(
+            "postgres",
+            [
+                (
+                    "latency_warning_seconds",
+                    self.latency_warning_seconds,
+                    "latency_critical_seconds",
+                    self.latency_critical_seconds,
+                ),
+                (
+                    "connections_warning_ratio",
+                    self.connections_warning_ratio,
+                    "connections_critical_ratio",
+                    self.connections_critical_ratio,
+                ),
+            ],
+        )
+        return self
+
 
 class RedisConfig(_Section):
     enabled: bool = True
@@ -105,6 +180,27 @@ class RedisConfig(_Section):
     memory_warning_ratio: float = Field(default=0.8, gt=0, le=1)
     memory_critical_ratio: float = Field(default=0.9, gt=0, le=1)
     clients_warning: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RedisConfig:
+        check_order(
+            "redis",
+            [
+                (
+                    "latency_warning_seconds",
+                    self.latency_warning_seconds,
+                    "latency_critical_seconds",
+                    self.latency_critical_seconds,
+                ),
+                (
+                    "memory_warning_ratio",
+                    self.memory_warning_ratio,
+                    "memory_critical_ratio",
+                    self.memory_critical_ratio,
+                ),
+            ],
+        )
+        return self
 
 
 class RqConfig(_Section):
@@ -118,6 +214,27 @@ class RqConfig(_Section):
     oldest_job_age_critical_seconds: float = Field(default=1800, gt=0)
     failed_warning: int | None = Field(default=None, ge=1)
     require_workers: bool = True
+
+    @model_validator(mode="after")
+    def _ordered_and_unique(self) -> RqConfig:
+        duplicates = sorted({q for q in self.queues if self.queues.count(q) > 1})
+        if duplicates:
+            raise ValueError(
+                f"rq.queues: {', '.join(duplicates)} listed more than once; list each queue once"
+            )
+        check_order(
+            "rq",
+            [
+                ("depth_warning", self.depth_warning, "depth_critical", self.depth_critical),
+                (
+                    "oldest_job_age_warning_seconds",
+                    self.oldest_job_age_warning_seconds,
+                    "oldest_job_age_critical_seconds",
+                    self.oldest_job_age_critical_seconds,
+                ),
+            ],
+        )
+        return self
 
 
 class TlsTarget(_Section):
@@ -139,6 +256,12 @@ class TlsConfig(_Section):
     warning_days: float = Field(default=30, gt=0)
     critical_days: float = Field(default=7, gt=0)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> TlsConfig:
+        # Fewer days left is worse: the warning comes first, at more days.
+        check_order("tls", [("warning_days", self.warning_days, "critical_days", self.critical_days)], True)
+        return self
+
 
 class ResourcesConfig(_Section):
     enabled: bool = True
@@ -152,6 +275,32 @@ class ResourcesConfig(_Section):
     memory_critical_ratio: float = Field(default=0.95, gt=0, le=1)
     cpu_warning_ratio: float = Field(default=0.9, gt=0, le=1)
     cpu_critical_ratio: float = Field(default=0.95, gt=0, le=1)
+    # Each measurement can be switched off, e.g. cpu on a host that is busy by design.
+    measure: list[Measurement] = Field(default_factory=lambda: list(MEASUREMENTS))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ResourcesConfig:
+        if len(set(self.measure)) != len(self.measure):
+            raise ValueError("resources.measure: list each of disk, memory, cpu at most once")
+        check_order(
+            "resources",
+            [
+                (
+                    "disk_warning_ratio",
+                    self.disk_warning_ratio,
+                    "disk_critical_ratio",
+                    self.disk_critical_ratio,
+                ),
+                (
+                    "memory_warning_ratio",
+                    self.memory_warning_ratio,
+                    "memory_critical_ratio",
+                    self.memory_critical_ratio,
+                ),
+                ("cpu_warning_ratio", self.cpu_warning_ratio, "cpu_critical_ratio", self.cpu_critical_ratio),
+            ],
+        )
+        return self
 
 
 class LogSource(_Section):
@@ -168,6 +317,21 @@ class LogsConfig(_Section):
     error_ratio_warning: float = Field(default=0.05, gt=0, le=1)
     error_ratio_critical: float = Field(default=0.25, gt=0, le=1)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> LogsConfig:
+        check_order(
+            "logs",
+            [
+                (
+                    "error_ratio_warning",
+                    self.error_ratio_warning,
+                    "error_ratio_critical",
+                    self.error_ratio_critical,
+                )
+            ],
+        )
+        return self
+
 
 class PerfConfig(_Section):
     targets: list[str] = Field(default_factory=lambda: ["health", "api"], min_length=1)
@@ -183,6 +347,42 @@ class PerfConfig(_Section):
     error_ratio_warning: float = Field(default=0.01, ge=0, le=1)
     error_ratio_critical: float = Field(default=0.05, ge=0, le=1)
     min_throughput_rps: float | None = Field(default=None, gt=0)
+    # `serve` runs the probe in the background every interval_seconds and exports its last result.
+    export: bool = False
+    interval_seconds: float = Field(default=300, ge=10)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PerfConfig:
+        check_order(
+            "perf",
+            [
+                (
+                    "p50_warning_seconds",
+                    self.p50_warning_seconds,
+                    "p50_critical_seconds",
+                    self.p50_critical_seconds,
+                ),
+                (
+                    "p95_warning_seconds",
+                    self.p95_warning_seconds,
+                    "p95_critical_seconds",
+                    self.p95_critical_seconds,
+                ),
+                (
+                    "p99_warning_seconds",
+                    self.p99_warning_seconds,
+                    "p99_critical_seconds",
+                    self.p99_critical_seconds,
+                ),
+                (
+                    "error_ratio_warning",
+                    self.error_ratio_warning,
+                    "error_ratio_critical",
+                    self.error_ratio_critical,
+                ),
+            ],
+        )
+        return self
 
 
 class _OverridesSource(PydanticBaseSettingsSource):
@@ -210,14 +410,20 @@ def _read_secret_file(name: str, file_path: str) -> str:
         raise ConfigError(
             [f"{name}_FILE: cannot read {file_path} ({exc.strerror}); mount the secret or unset {name}_FILE"]
         ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            [f"{name}_FILE: {file_path} is not UTF-8 text; write the value as plain UTF-8 (no BOM or binary)"]
+        ) from None
 
 
 class HealthSettings(BaseSettings):
     """Everything panel-health needs; see services/healthcheck/README.md for each setting."""
 
-    model_config = SettingsConfigDict(extra="forbid")
+    model_config = SettingsConfigDict(extra="forbid", allow_inf_nan=False)
 
     panel_url: str = "http://127.0.0.1:8000"
+    # The public https:// address (the Ingress): what the TLS check measures when set (PANEL_PUBLIC_URL).
+    panel_public_url: str | None = None
     database_url: SecretStr | None = None
     redis_url: SecretStr | None = None
     default_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -246,9 +452,14 @@ class HealthSettings(BaseSettings):
     @field_validator("panel_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https:// (e.g. http://panel:8000)")
-        return value.rstrip("/")
+        return check_url(value, ("http", "https"), "http://panel:8000").rstrip("/")
+
+    @field_validator("panel_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        return check_url(value, ("https",), "https://panel.example.org").rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -260,15 +471,16 @@ class HealthSettings(BaseSettings):
         if not sep or scheme.split("+")[0] not in ("postgresql", "postgres"):
             raise ValueError("must be a postgresql://user:password@host:5432/dbname URL")
         # SQLAlchemy-style driver suffixes (postgresql+psycopg2://) mean nothing to libpq.
-        return SecretStr(f"postgresql://{rest}")
+        plain = f"postgresql://{rest}"
+        if "," not in rest.partition("/")[0]:  # libpq's multi-host form (h1:5432,h2:5432) is not one URL
+            check_url(plain, ("postgresql",), "postgresql://user:password@host:5432/dbname")
+        return SecretStr(plain)
 
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(
-            ("redis://", "rediss://", "unix://")
-        ):
-            raise ValueError("must be a redis://host:6379/0 (or rediss://, unix://) URL")
+        if value is not None:
+            check_url(value.get_secret_value(), ("redis", "rediss", "unix"), "redis://host:6379/0")
         return value
 
     @model_validator(mode="after")
@@ -321,6 +533,8 @@ def load_settings(config_path: str | Path | None = None) -> HealthSettings:
             raise ConfigError(
                 [f"{CONFIG_ENV}: cannot read {path} ({exc.strerror}); point it at an existing YAML file"]
             ) from None
+        except UnicodeDecodeError:
+            raise ConfigError([f"{path}: not UTF-8 text; save the file as UTF-8"]) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

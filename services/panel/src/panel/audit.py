@@ -9,6 +9,11 @@ from sqlalchemy.orm import Session
 
 from panel.models import AuditEntry
 
+# Entries about accounts (user changes, sign-ins) carry emails, roles and typed usernames, and those
+# about notification channels carry email addresses and webhook hosts: only admins see their
+# details; other roles see that something happened, and to which id.
+ACCOUNT_TARGETS = frozenset({"user", "notification_channel"})
+
 
 def record(
     session: Session,
@@ -33,3 +38,12 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def visible(entry: AuditEntry, reveal_accounts: bool) -> dict[str, Any]:
+    """The entry as the audit API shows it to a caller (see ACCOUNT_TARGETS)."""
+    shown = entry.to_dict()
+    if not reveal_accounts and (entry.target_type in ACCOUNT_TARGETS or entry.action.startswith("auth.")):
+        shown["changes"] = None
+        shown["redacted"] = True
+    return shown

@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
-from flask import g, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 
+from panel import generations
 from panel.errors import ApiError
 from panel.metrics import CACHE_HITS, CACHE_MISSES
 from panel.redis_lookup import Found, Lookup, lookup_many
@@ -49,9 +50,13 @@ def etag_for(body: bytes) -> str:
 def invalidate(client: redis.Redis) -> None:
     """Make every cached response stale (call after each committed write)."""
     try:
-        client.incr(GENERATION_KEY)
+        value = generations.bump(client, GENERATION_KEY)
     except redis.RedisError:
-        log.warning("cache invalidation failed: Redis unreachable", exc_info=True)
+        log.warning("cache invalidation failed: Redis unreachable")
+        return
+    local = _local()
+    if local is not None:  # this process reads its own write at once
+        local[0].observe(GENERATION_KEY, value)
 
 
 def lookup_for(endpoint: str, variant: str) -> Lookup:
@@ -83,6 +88,16 @@ def remember_prefetched(found: dict[Lookup, Found]) -> None:
     setattr(g, _PREFETCHED, found)
 
 
+def _local() -> tuple[generations.Watcher, generations.Local[tuple[bytes, str]]] | None:
+    """This app's generation watcher and in-process response cache (None outside an app)."""
+    if not has_app_context():
+        return None
+    panel = current_app.extensions.get("panel")
+    if panel is None or panel.generations is None:
+        return None
+    return panel.generations, panel.responses
+
+
 def _prefetched(lookup: Lookup) -> Found | None:
     if not has_request_context():
         return None
@@ -95,22 +110,34 @@ def get_or_compute(
 ) -> Cached:
     """The cached body for (endpoint, variant), computing and storing it on a miss."""
     lookup = lookup_for(endpoint, variant)
+    local = _local()
+    generation = local[0].current(GENERATION_KEY) if local else None
+    if local and generation is not None:
+        kept = local[1].get(lookup.prefix + generation + lookup.suffix)
+        if kept is not None:
+            CACHE_HITS.labels(endpoint).inc()
+            return Cached(kept[0], kept[1], hit=True)
     found = _prefetched(lookup)
     if found is None:
         try:
             found = lookup_many(client, [lookup])[0]
         except redis.RedisError:
-            log.warning("cache read failed: Redis unreachable", exc_info=True)
+            log.warning("cache read failed: Redis unreachable")
     stored = found.value if found is not None else None
     if stored is not None and len(stored) >= _ETAG_LENGTH:
         CACHE_HITS.labels(endpoint).inc()
-        return Cached(stored[_ETAG_LENGTH:], stored[:_ETAG_LENGTH].decode(), hit=True)
+        hit = Cached(stored[_ETAG_LENGTH:], stored[:_ETAG_LENGTH].decode(), hit=True)
+        if local and found is not None:
+            local[1].put(found.key, (hit.body, hit.etag))
+        return hit
     CACHE_MISSES.labels(endpoint).inc()
     body = compute()
     etag = etag_for(body)
     if found is not None:
+        if local:
+            local[1].put(found.key, (body, etag))
         try:
             client.set(found.key, etag.encode() + body, ex=ttl)
         except redis.RedisError:
-            log.warning("cache write failed: Redis unreachable", exc_info=True)
+            log.warning("cache write failed: Redis unreachable")
     return Cached(body, etag, hit=False)

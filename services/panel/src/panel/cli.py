@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from sqlalchemy import select
@@ -20,6 +20,7 @@ from panel import logs
 from panel.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger("panel.cli")
+WORKER_REDIS_TIMEOUT_SECONDS = 5.0
 
 
 def _settings() -> Settings:
@@ -49,6 +50,12 @@ def main() -> None:
     PANEL_URL, ...); every secret can also be given as a file path in <NAME>_FILE.
     Run `panel check-config` to validate it.
     """
+    # Every process that counts something (web, worker and its job children, one-off commands) writes
+    # its samples into PROMETHEUS_MULTIPROC_DIR when it is set; a fresh emptyDir or tmpfs has no such
+    # folder yet, and a missing folder makes every metric write raise FileNotFoundError.
+    from panel import metrics
+
+    metrics.ensure_multiprocess_dir()
 
 
 @main.command("check-config")
@@ -69,14 +76,23 @@ def check_config() -> None:
 
 @main.command()
 def migrate() -> None:
-    """Apply every pending database migration (the web process never does this itself)."""
+    """Apply every pending database migration (the web process never does this itself).
+
+    A database already ahead of this image (migrated by a newer release, e.g. during a rollback) is left
+    as it is: migrations are expand/contract, so its schema still serves this image. Exit 0.
+    """
     settings = _settings()
     _ensure_sqlite_dir(settings)
     from panel import schema
     from panel.db import make_engine
 
     engine = make_engine(settings)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one summary line below, not one per step
     try:
+        before = schema.state(engine)
+        if before.standing is schema.Standing.AHEAD:
+            click.echo(f"nothing to do: {before.describe()}")
+            return
         schema.upgrade(engine)
         click.echo(f"database schema at revision {schema.current_revision(engine)} (newest)")
     except SQLAlchemyError as exc:
@@ -96,9 +112,10 @@ def migrate() -> None:
 )
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between checks.")
 def wait_for_schema(timeout: float, interval: float) -> None:
-    """Block until the database exists and its schema is at the newest migration.
+    """Block until the database's schema serves this image: at its newest migration, or ahead of it.
 
-    For containers that start alongside the migration job: they wait here instead of crashing.
+    For containers that start alongside the migration job: they wait here instead of crashing. A schema
+    ahead of this image (a newer release migrated it) serves it too: migrations are expand/contract.
     """
     settings = _settings()
     from panel import schema
@@ -110,18 +127,18 @@ def wait_for_schema(timeout: float, interval: float) -> None:
     try:
         while True:
             try:
-                current = schema.current_revision(engine)
-                state = f"at revision {current or 'none'}, waiting for {schema.head_revision()}"
-                if current == schema.head_revision():
-                    click.echo(f"database schema is at the newest revision ({current})")
+                found = schema.state(engine)
+                if found.standing.serves_this_image:
+                    click.echo(f"schema ready: {found.describe()}")
                     return
+                state = f"{found.describe()}; waiting for `panel migrate`"
             except SQLAlchemyError as exc:
                 state = f"database unreachable ({type(exc).__name__})"
             if state != last_state:
                 click.echo(f"waiting: {state}", err=True)
                 last_state = state
             if time.monotonic() >= deadline:
-                click.echo(f"error: gave up after {timeout:g}s: {state}; run `panel migrate`", err=True)
+                click.echo(f"error: gave up after {timeout:g}s: {state}", err=True)
                 sys.exit(1)
             time.sleep(interval)
     finally:
@@ -164,8 +181,11 @@ def create_admin(
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     else:
         password, generated = secrets.token_urlsafe(18), True
-    if len(password) < 12:
-        raise click.UsageError("the password must have at least 12 characters")
+    from panel import password_policy
+
+    weak = password_policy.problems(password, username)
+    if weak:
+        raise click.UsageError(f"the password is not acceptable: {'; '.join(weak)}")
 
     app = create_app(settings)
     with app.app_context():
@@ -209,43 +229,107 @@ def web() -> NoReturn:
     every worker's numbers. Does not migrate: run `panel migrate` first.
     """
     _settings()  # fail fast with a clear message instead of in every worker
-    metrics_dir = Path(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / "panel-metrics"
-    )
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    # Files left by a previous run would be added to this run's counters; only those go.
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink(missing_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    _prepare_metrics_dir("panel-metrics")
     argv = [sys.executable, "-m", "gunicorn", "--config", "python:panel.gunicorn_config", "panel.wsgi:app"]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn
 
 
 @main.command()
 @click.option(
-    "--burst", is_flag=True, help="Work until the queue is empty, then exit (for tests and one-offs)."
+    "--burst", is_flag=True, help="Work until the queues are empty, then exit (for tests and one-offs)."
 )
 def worker(burst: bool) -> None:
-    """Run the RQ worker with its scheduler (periodic checks every CHECK_INTERVAL_SECONDS).
+    """Run the RQ worker with its scheduler and check engine (periodic checks every CHECK_INTERVAL_SECONDS).
 
-    SIGTERM or Ctrl-C stops it gracefully: the current job finishes first.
+    One process: jobs run in it (no fork per job), "Check now" (queue panel-high) before anything on
+    queue panel, and check-all rounds run on the engine beside them. SIGTERM or Ctrl-C stops it
+    gracefully: the current job finishes, a running round is marked interrupted (the next round
+    checks every server again).
     """
     settings = _settings()
-    from rq import Worker
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # else one process: the default registry suffices
+        _prepare_metrics_dir("panel-worker-metrics")
+    import redis
+    from rq import SimpleWorker
 
-    from panel import jobs
+    from panel import jobs, metrics
     from panel.app import create_app
+    from panel.checks import engine
     from panel.extensions import resources
 
-    app = create_app(settings)
+    _raise_open_files_limit(settings.check_concurrency)
+    # Jobs wait for no user: a slow Redis (a busy node) must not fail a round; web requests keep
+    # their short REDIS_TIMEOUT_SECONDS.
+    timeout = max(settings.redis_timeout_seconds, WORKER_REDIS_TIMEOUT_SECONDS)
+    app = create_app(settings.model_copy(update={"redis_timeout_seconds": timeout}))
     with app.app_context():
         res = resources()
-        # Each job runs in a forked child: give it fresh database connections, never the parent's.
-        os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
         if not burst:
             jobs.ensure_periodic(res.redis, settings.check_interval_seconds)
-        rq_worker = Worker([jobs.queue(res.redis)], connection=res.redis)
-        rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            metrics.serve(settings.metrics_port, settings.metrics_address)
+        # RQ gets a connection of its own: it raises the socket timeout of its connection to fit
+        # its blocking dequeue, and the app's client must keep its short REDIS_TIMEOUT_SECONDS.
+        rq_connection = redis.Redis.from_url(settings.redis_url, health_check_interval=30)
+        _wait_for_redis(rq_connection)
+        rq_worker = SimpleWorker(jobs.worker_queues(rq_connection), connection=rq_connection)
+        try:
+            rq_worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+            if burst:  # a burst run ends when its rounds have stored their results
+                engine.wait_all()
+        finally:
+            engine.stop_all()
+
+
+def _prepare_metrics_dir(default_name: str) -> None:
+    """Create PROMETHEUS_MULTIPROC_DIR (default: /tmp/<default_name>) and drop a previous run's files,
+    which would otherwise be added to this run's counters."""
+    metrics_dir = Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(tempfile.gettempdir()) / default_name
+    )
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _wait_for_redis(connection: Any, timeout: float = 120.0) -> None:
+    """Wait for Redis at start instead of dying with a traceback; exit 1 with one line if it never comes."""
+    import redis
+
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        try:
+            connection.ping()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() >= deadline:
+                click.echo(
+                    f"error: Redis did not answer within {timeout:g}s ({type(exc).__name__}); "
+                    "check REDIS_URL and that Redis runs",
+                    err=True,
+                )
+                sys.exit(1)
+            if not said:
+                log.warning("waiting for Redis", extra={"error": type(exc).__name__})
+                said = True
+            time.sleep(1.0)
+
+
+def _raise_open_files_limit(concurrency: int) -> None:
+    """Each probe in flight holds a socket: lift the soft open-files limit toward the hard one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = concurrency * 2 + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            log.warning(
+                "open-files limit below what CHECK_CONCURRENCY needs",
+                extra={"limit": target, "needed": wanted},
+            )
 
 
 @main.command()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
+import redis
 from flask import Flask, Response, jsonify, request
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -39,7 +42,46 @@ def _wants_problem_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def init_app(app: Flask) -> None:
+_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title} - Panel</title></head>
+<body>
+<main>
+<h1>{title}</h1>
+<p>{message}</p>
+</main>
+</body>
+</html>
+"""
+
+
+def error_page(status: int, title: str, message: str) -> Response:
+    """A plain HTML error page (no script, no style: it must render under the strict CSP)."""
+    body = _PAGE.format(title=escape(title), message=escape(message))
+    return Response(body, status=status, mimetype="text/html")
+
+
+def service_unavailable(retry_after: int, detail: str) -> Response:
+    """503 with Retry-After: problem+json on /api/*, an HTML page elsewhere."""
+    if _wants_problem_json():
+        response = problem(503, "Service Unavailable", detail)
+    else:
+        response = error_page(503, "Briefly unavailable", detail)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def init_app(app: Flask, redis_retry_after_seconds: float = 2.0) -> None:
+    retry_after = max(1, math.ceil(redis_retry_after_seconds))
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_unavailable(exc: redis.RedisError) -> Response:
+        # An outage, not a bug: one warning line, no traceback; the client is told when to retry.
+        log.warning("Redis unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:200]})
+        return service_unavailable(
+            retry_after, "this needs Redis, which is not answering; try again in a few seconds"
+        )
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return problem(exc.status, exc.title, exc.detail, **exc.extra)

@@ -1,7 +1,14 @@
-"""Background jobs on RQ: check one server, check all (fan-out), and the periodic check-all.
+"""Background jobs on RQ: "Check now" (one server), check-all rounds, the periodic round, and their status.
 
-Jobs carry the request id of the request that enqueued them (``job.meta["request_id"]``), so
-their log lines join the request's. Functions here run inside the worker's app context.
+Queues: ``panel-high`` ("Check now": a user waits for it) and ``panel`` (check-all rounds, the periodic
+chain); the worker always takes from ``panel-high`` first. A check-all job only starts a round on the
+worker's check engine (``panel.checks.engine``) and returns; the round's progress and outcome are
+reported as the job's status and result (``describe``), and a round that finds another still running
+is skipped and counted (``panel_check_rounds_skipped_total``).
+
+Jobs carry the request id of the request that enqueued them (``job.meta["request_id"]``), so their log
+lines join the request's. Job functions run inside an app context (the worker's, or the test's); they
+never build an app themselves.
 """
 
 from __future__ import annotations
@@ -13,19 +20,20 @@ from datetime import timedelta
 from typing import Any
 
 import redis
-from flask import Flask, has_app_context
-from rq import Queue
+from rq import Queue, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
-from sqlalchemy import select
 
-from panel import audit, cache, requestctx
-from panel.extensions import resources
-from panel.metrics import JOBS_ENQUEUED
-from panel.models import Server, ServerStatus, iso, utcnow
-from panel.probes import probe
+from panel import cache, requestctx
+from panel.checks import history, rounds
+from panel.checks.engine import RoundRunning, engine_for
+from panel.checks.probes import Target
+from panel.extensions import Resources, resources
+from panel.metrics import CHECK_ROUNDS_SKIPPED, JOBS_ENQUEUED
+from panel.models import Server, iso
 
 QUEUE_NAME = "panel"
+HIGH_QUEUE_NAME = "panel-high"
 RECENT_JOBS_KEY = "panel:jobs:recent"
 PERIODIC_JOB_KEY = "panel:jobs:periodic-check-all"
 RECENT_JOBS_KEPT = 20
@@ -43,10 +51,26 @@ API_STATUS = {
     JobStatus.STOPPED: "failed",
     JobStatus.CANCELED: "failed",
 }
+ROUND_STATUS = {
+    rounds.RUNNING: "started",
+    rounds.FINISHED: "finished",
+    rounds.SKIPPED: "finished",
+    rounds.INTERRUPTED: "failed",
+}
+ROUND_KINDS = frozenset({"check_all", "periodic_check_all"})
 
 
 def queue(connection: redis.Redis) -> Queue:
     return Queue(QUEUE_NAME, connection=connection)
+
+
+def high_queue(connection: redis.Redis) -> Queue:
+    return Queue(HIGH_QUEUE_NAME, connection=connection)
+
+
+def worker_queues(connection: redis.Redis) -> list[Queue]:
+    """In priority order: a worker empties ``panel-high`` before it takes from ``panel``."""
+    return [high_queue(connection), queue(connection)]
 
 
 def _meta(kind: str) -> dict[str, Any]:
@@ -59,8 +83,9 @@ def _meta(kind: str) -> dict[str, Any]:
     return meta
 
 
-def _enqueue(connection: redis.Redis, kind: str, func: Any, *args: Any, remember: bool = True) -> Job:
-    job = queue(connection).enqueue(
+def _enqueue(target_queue: Queue, kind: str, func: Any, *args: Any) -> Job:
+    connection = target_queue.connection
+    job = target_queue.enqueue(
         func,
         *args,
         meta=_meta(kind),
@@ -69,20 +94,20 @@ def _enqueue(connection: redis.Redis, kind: str, func: Any, *args: Any, remember
         job_timeout=max(60, int(resources().settings.check_timeout_seconds * 4)),
     )
     JOBS_ENQUEUED.labels(kind).inc()
-    if remember:
-        with connection.pipeline() as pipe:
-            pipe.lpush(RECENT_JOBS_KEY, job.id)
-            pipe.ltrim(RECENT_JOBS_KEY, 0, RECENT_JOBS_KEPT - 1)
-            pipe.execute()
+    with connection.pipeline() as pipe:
+        pipe.lpush(RECENT_JOBS_KEY, job.id)
+        pipe.ltrim(RECENT_JOBS_KEY, 0, RECENT_JOBS_KEPT - 1)
+        pipe.execute()
     return job
 
 
 def enqueue_check(server_id: int) -> Job:
-    return _enqueue(resources().redis, "check_server", check_server, server_id)
+    """ "Check now": the high-priority queue, ahead of any round."""
+    return _enqueue(high_queue(resources().redis), "check_server", check_server, server_id)
 
 
 def enqueue_check_all() -> Job:
-    return _enqueue(resources().redis, "check_all", check_all)
+    return _enqueue(queue(resources().redis), "check_all", check_all)
 
 
 def fetch(connection: redis.Redis, job_id: str) -> Job | None:
@@ -97,22 +122,35 @@ def _text(value: bytes | str) -> str:
 
 
 def describe(job: Job) -> dict[str, Any]:
-    """The job as the API shows it: id, status (queued|started|finished|failed), result, kind."""
+    """The job as the API shows it: id, status (queued|started|finished|failed), result, kind.
+
+    A check-all job is as far along as its round: ``started`` while the round runs, with the result
+    ``{"state", "total", "done", "up", "down", "started_at", "finished_at"}`` (or ``skipped``).
+    """
     status = job.get_status(refresh=False)
+    api_status = API_STATUS.get(status, "queued") if status else "queued"
     result: Any = None
+    ended_at = iso(job.ended_at)
     if status == JobStatus.FINISHED:
         result = job.return_value()
     elif status == JobStatus.FAILED:
         latest = job.latest_result()
         last_line = (latest.exc_string or "").strip().splitlines()[-1:] if latest else []
         result = {"error": last_line[0] if last_line else "the job failed"}
+    kind = job.meta.get("kind")
+    if kind in ROUND_KINDS and status == JobStatus.FINISHED:
+        progress = rounds.progress(job.connection, job.id)
+        if progress is not None:
+            result = progress
+            api_status = ROUND_STATUS.get(progress["state"], "started")
+            ended_at = progress.get("finished_at")
     return {
         "id": job.id,
-        "status": API_STATUS.get(status, "queued") if status else "queued",
-        "kind": job.meta.get("kind"),
+        "status": api_status,
+        "kind": kind,
         "result": result,
         "enqueued_at": iso(job.enqueued_at),
-        "ended_at": iso(job.ended_at),
+        "ended_at": ended_at,
         "request_id": job.meta.get("request_id"),
     }
 
@@ -123,105 +161,90 @@ def recent_jobs(connection: redis.Redis) -> list[dict[str, Any]]:
     return [describe(job) for job in jobs if job is not None]
 
 
-# ---- job functions (run in the worker) ----
-
-_fallback_app: Flask | None = None
+# ---- job functions (run in the worker, inside its app context) ----
 
 
 @contextlib.contextmanager
-def _job_context() -> Iterator[None]:
-    """An app context (the worker's, or one built from the environment) and the job's request id."""
-    global _fallback_app
-    from rq import get_current_job
-
+def _job_context() -> Iterator[Resources]:
+    """The app's resources, with the job's request id set for its log lines."""
     job = get_current_job()
     request_id = (job.meta.get("request_id") if job else None) or (job.id if job else "job")
-    token = requestctx.current.set(
-        requestctx.TraceIds(request_id=request_id, trace_id=job.meta.get("trace_id") if job else None)
-    )
+    trace_id = job.meta.get("trace_id") if job else None
+    token = requestctx.current.set(requestctx.TraceIds(request_id=request_id, trace_id=trace_id))
     try:
-        if has_app_context():
-            yield
-        else:
-            if _fallback_app is None:
-                from panel.app import create_app
-
-                _fallback_app = create_app()
-            with _fallback_app.app_context():
-                yield
+        yield resources()
     finally:
         requestctx.current.reset(token)
 
 
 def check_server(server_id: int) -> dict[str, Any]:
-    """Probe one server and store the result on it; returns the result."""
-    with _job_context():
-        res = resources()
+    """ "Check now": probe one server on the engine's own slots and store the result."""
+    with _job_context() as res:
         session = res.sessions()
         try:
             server = session.get(Server, server_id)
             if server is None:
                 return {"server_id": server_id, "up": None, "error": "the server was deleted"}
-            result = probe(server.protocol, server.address, server.port, res.settings.check_timeout_seconds)
-            new_status = ServerStatus.UP.value if result["up"] else ServerStatus.DOWN.value
-            if new_status != server.status:
-                audit.record(
-                    session,
-                    "server.status",
-                    "server",
-                    server.id,
-                    changes={"status": {"old": server.status, "new": new_status}},
-                )
-            server.status = new_status
-            server.last_check_at = utcnow()
-            server.last_check_result = result
+            target = Target(server.id, server.protocol, server.address, server.port)
+            session.rollback()  # no transaction held open while the probe runs
+            outcome = engine_for(res).check_one(target)
+            server = session.get(Server, server_id)
+            if server is None:
+                return {"server_id": server_id, "up": None, "error": "the server was deleted"}
+            history.record_result(session, server, outcome)
             session.commit()
             cache.invalidate(res.redis)
-            log.info("server checked", extra={"server_id": server_id, "up": result["up"]})
-            return {"server_id": server_id, **result}
+            log.info("server checked", extra={"server_id": server_id, "up": outcome.up})
+            return {"server_id": server_id, **outcome.as_result()}
         finally:
             res.sessions.remove()
+
+
+def _start_round(trigger: str) -> dict[str, Any]:
+    job = get_current_job()
+    round_id = job.id if job else f"round-{trigger}"
+    with _job_context() as res:
+        try:
+            engine_for(res).start_round(round_id, trigger)
+        except RoundRunning as running:
+            CHECK_ROUNDS_SKIPPED.labels(trigger).inc()
+            rounds.skipped(res.redis, round_id, trigger, running.running)
+            log.warning("check-all skipped: the previous round is still running", extra=vars(running))
+            return {"round_id": round_id, "state": rounds.SKIPPED, "running_round": running.running}
+        log.info("check-all round started", extra={"round_id": round_id, "trigger": trigger})
+        return {"round_id": round_id, "state": rounds.RUNNING}
 
 
 def check_all() -> dict[str, Any]:
-    """Fan out: one check_server job per server."""
-    with _job_context():
-        res = resources()
-        session = res.sessions()
-        try:
-            ids = list(session.scalars(select(Server.id).order_by(Server.id)))
-        finally:
-            res.sessions.remove()
-        with res.redis.pipeline() as pipe:
-            jobs = [
-                Queue.prepare_data(
-                    check_server,
-                    (server_id,),
-                    meta=_meta("check_server"),
-                    result_ttl=RESULT_TTL_SECONDS,
-                    failure_ttl=RESULT_TTL_SECONDS,
-                )
-                for server_id in ids
-            ]
-            enqueued = queue(res.redis).enqueue_many(jobs, pipeline=pipe) if jobs else []
-            pipe.execute()
-        JOBS_ENQUEUED.labels("check_server").inc(len(ids))
-        log.info("check-all fanned out", extra={"servers": len(ids)})
-        return {"enqueued": len(ids), "job_ids": [job.id for job in enqueued[:100]]}
+    """Start a check-all round (asked for by a user); skipped while another round runs."""
+    return _start_round("manual")
 
 
 def periodic_check_all() -> dict[str, Any]:
-    """check_all, then schedule the next run (so exactly one chain of periodic runs exists).
+    """The periodic round: start it (or skip it), schedule the next one, prune old history.
 
     The next run is scheduled even when this one fails, so one bad run never ends the chain.
     """
     try:
-        return check_all()
+        return _start_round("periodic")
     finally:
-        with _job_context():
-            res = resources()
+        with _job_context() as res:
             if res.settings.check_interval_seconds > 0:
                 _schedule_periodic(res.redis, res.settings.check_interval_seconds)
+        prune_history()
+
+
+def prune_history() -> int:
+    """Delete check results older than CHECK_HISTORY_DAYS (run with every periodic round)."""
+    with _job_context() as res:
+        session = res.sessions()
+        try:
+            deleted = history.prune(session, res.settings.check_history_days)
+        finally:
+            res.sessions.remove()
+        if deleted:
+            log.info("check history pruned", extra={"deleted": deleted})
+        return deleted
 
 
 def _schedule_periodic(connection: redis.Redis, interval: int) -> Job:

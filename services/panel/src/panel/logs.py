@@ -44,6 +44,14 @@ def configure(level: str = "INFO") -> None:
     if _configured:
         return
     root.handlers = [json_handler(sys.stderr)]
-    for noisy in ("werkzeug", "gunicorn.access"):
-        logging.getLogger(noisy).propagate = True
+    logging.getLogger("werkzeug").propagate = True
+    # The app writes one access line per request (panel.access, with its request id); gunicorn's own
+    # access logger would repeat every request.
+    gunicorn_access = logging.getLogger("gunicorn.access")
+    gunicorn_access.propagate = False
+    gunicorn_access.disabled = True
+    # Alembic announces its plugins and each migration step at INFO; `panel migrate` prints a summary.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # httpx logs every request of every probe at INFO: thousands of lines per check-all round.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _configured = True

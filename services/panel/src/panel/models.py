@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -58,6 +58,10 @@ class User(Base):
     oidc_subject: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Bumped whenever the user's credentials or role change (password reset or change, role change,
+    # deactivation). Access and refresh tokens and browser sessions carry the generation they were
+    # issued under; one that no longer matches is refused, so every copy is revoked at once.
+    credential_generation: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     __table_args__ = (Index("ix_users_oidc_identity", "oidc_issuer", "oidc_subject", unique=True),)
 
@@ -162,3 +166,95 @@ class AuditEntry(Base):
             "changes": self.changes,
             "request_id": self.request_id,
         }
+
+
+class CheckResult(Base):
+    """One reachability check of one server (contract C3): the server's history, pruned by age.
+
+    Written only through ``panel.checks.history.record_result``.
+    """
+
+    __tablename__ = "check_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    checked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    up: Mapped[bool] = mapped_column(Boolean)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_check_results_server_id_checked_at", "server_id", "checked_at"),)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "server_id": self.server_id,
+            "checked_at": iso(self.checked_at),
+            "up": self.up,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+        }
+
+
+# ---- notifications (panel.notifications; revision 0003) ----
+
+
+class NotificationChannel(Base):
+    """Where state changes are sent: an email address or a webhook URL, for one server or all."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | webhook
+    target: Mapped[str] = mapped_column(String(2048))
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))  # None: all
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_notification_channels_server_id", "server_id"),)
+
+    @property
+    def display_target(self) -> str:
+        """The target without credentials or query string (a webhook URL may carry a token)."""
+        if self.kind != "webhook":
+            return self.target
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class ServerAlertState(Base):
+    """Per server: consecutive failed checks and the state last confirmed (flap suppression)."""
+
+    __tablename__ = "server_alert_states"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default=ServerStatus.UNKNOWN.value)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationDelivery(Base):
+    """One message to one channel about one state change (or a test), with its delivery outcome."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"))
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))  # down | up | test
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    channel: Mapped[NotificationChannel] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_notification_deliveries_created_at", "created_at"),
+        Index("ix_notification_deliveries_channel_id", "channel_id"),
+        Index("ix_notification_deliveries_server_id", "server_id"),
+    )

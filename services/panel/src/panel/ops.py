@@ -1,4 +1,12 @@
-"""Operations endpoints: /livez (the process answers), /readyz (database + Redis), /metrics."""
+"""Operations endpoints: /livez (the process answers), /readyz (can this pod serve?).
+
+Readiness fails only for what makes a pod useless: the database unreachable, or its schema behind what
+this image needs. A schema *ahead* of this image is fine (expand/contract migrations, see schema.py): old
+pods stay ready while a new release migrates. Redis is reported but never fails readiness: without it a
+pod still serves sign-in pages and Bearer reads, and a Redis outage would otherwise empty every Service.
+
+Metrics are not served here but on their own port (``panel.metrics.serve``, contract C2).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from panel import metrics, schema
+from panel import schema
 from panel.extensions import Resources, resources
 
 bp = Blueprint("ops", __name__)
@@ -19,14 +27,15 @@ log = logging.getLogger(__name__)
 _probe_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
 
 
+# Checks whose failure makes the pod unready; the others are reported only.
+_REQUIRED = ("database",)
+
+
 def _check_database(res: Resources) -> str:
     with res.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
-    return (
-        "ok"
-        if schema.is_at_head(res.engine)
-        else "schema is not at the newest migration; run `panel migrate`"
-    )
+    found = schema.state(res.engine)
+    return "ok" if found.standing.serves_this_image else f"{found.describe()}; run `panel migrate`"
 
 
 def _check_redis(res: Resources) -> str:
@@ -56,11 +65,6 @@ def readyz() -> tuple[Response, int]:
         except Exception as exc:  # any failure means "not ready"; the reason goes to the log
             log.warning("readiness check failed", extra={"check": name, "error": type(exc).__name__})
             checks[name] = f"unavailable ({type(exc).__name__})"
-    ready = all(value == "ok" for value in checks.values())
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503
-
-
-@bp.get("/metrics")
-def metrics_endpoint() -> Response:
-    body, content_type = metrics.exposition()
-    return Response(body, mimetype=content_type.split(";")[0], content_type=content_type)
+    ready = all(checks[name] == "ok" for name in _REQUIRED)
+    status = "unavailable" if not ready else "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+    return jsonify(status=status, checks=checks), 200 if ready else 503

@@ -6,8 +6,9 @@ carry them without passing them around.
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import uuid
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ class TraceIds:
     parent_span_id: str | None = None
 
 
+_ids = random.Random()  # seeded from os.urandom, and again in every forked child (gunicorn workers)
+os.register_at_fork(after_in_child=_ids.seed)
 current: ContextVar[TraceIds | None] = ContextVar("panel_trace_ids", default=None)
 
 
@@ -40,11 +43,17 @@ def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     return trace_id, parent_id
 
 
+def new_request_id() -> str:
+    """32 random hex digits. Not a secret, so no system call: uuid4() reads os.urandom on every request,
+    which showed as 6% of a cached request's time."""
+    return f"{_ids.getrandbits(128):032x}"
+
+
 def from_headers(request_id: str | None, traceparent: str | None) -> TraceIds:
     """The caller's request id if well-formed; else the trace id of ``traceparent``; else a new id."""
     trace = parse_traceparent(traceparent)
     trace_id, parent_id = trace if trace else (None, None)
-    chosen = request_id if request_id and _REQUEST_ID.match(request_id) else trace_id or uuid.uuid4().hex
+    chosen = request_id if request_id and _REQUEST_ID.match(request_id) else trace_id or new_request_id()
     return TraceIds(request_id=chosen, trace_id=trace_id, parent_span_id=parent_id)
 
 

@@ -9,6 +9,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from panel.proxies import DEFAULT_NETWORKS as DEFAULT_PROXY_NETWORKS
+from panel.proxies import parse_networks
+
 # Development defaults; production mode refuses to start while any of these is still in use.
 DEFAULT_SECRET_KEY = "dev-secret-key-change-me"  # noqa: S105
 DEFAULT_JWT_SECRET = "dev-jwt-secret-change-me"  # noqa: S105
@@ -20,6 +23,8 @@ SECRET_FIELDS = (
     "oidc_client_secret",
     "database_url",
     "redis_url",
+    "notify_smtp_password",
+    "notify_webhook_secret",
 )
 
 
@@ -56,6 +61,10 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     redis_max_connections: int = Field(default=50, ge=1)
+    # Every Redis command of the web app gives up after this long (the worker's: at least 5 s); after a
+    # failure, Redis is not tried again for REDIS_BREAKER_SECONDS (requests needing it answer 503 at once).
+    redis_timeout_seconds: float = Field(default=1.0, gt=0, le=30)
+    redis_breaker_seconds: float = Field(default=2.0, ge=0, le=300)
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
 
     cache_ttl_seconds: int = Field(default=30, ge=1)
@@ -69,10 +78,18 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=19456, ge=1024)
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1, le=16)
-    login_rate_limit: int = Field(default=10, ge=1)  # attempts per window per username+address
+    # Failed sign-ins (see panel/auth/ratelimit.py): per username+address and per address in a window,
+    # then growing per-user delays (skipped from addresses the user signed in from before).
+    login_rate_limit: int = Field(default=10, ge=1)
     login_rate_window_seconds: int = Field(default=300, ge=1)
+    login_address_limit: int = Field(default=50, ge=1)
+    login_user_free_failures: int = Field(default=5, ge=0)
+    login_user_max_delay_seconds: int = Field(default=300, ge=1)
     check_timeout_seconds: float = Field(default=5.0, gt=0)
     check_interval_seconds: int = Field(default=300, ge=0)  # 0 disables periodic checks
+    # Probes in flight at once in a check-all round (one worker process); each holds one socket.
+    check_concurrency: int = Field(default=200, ge=1, le=5000)
+    check_history_days: int = Field(default=30, ge=1)  # check results older than this are pruned
 
     uploads_dir: Path = Path("var/uploads")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -80,7 +97,30 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=4, ge=1)  # per worker; used by the gthread worker class only
     web_worker_class: Literal["gthread", "sync"] = "gthread"
     web_bind: str = "0.0.0.0:8000"
-    trusted_proxies: int = Field(default=1, ge=0)
+    # Prometheus /metrics on a listener of its own (contract C2); 0 turns it off.
+    metrics_port: int = Field(default=9102, ge=0, le=65535)
+    metrics_address: str = "0.0.0.0"  # noqa: S104 - all interfaces of the pod, by contract
+    # Proxy hops in front of the web server (the chart's ingress: 1); 0 = clients connect directly.
+    # Forwarded headers are only believed from peers in TRUSTED_PROXY_NETWORKS (see panel/proxies.py).
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
+    trusted_proxy_networks: str = DEFAULT_PROXY_NETWORKS
+
+    # ---- UI (panel.ui) ----
+    # How often open pages poll for fresh status (htmx); 0 turns live updates off.
+    ui_refresh_seconds: float = Field(default=5.0, ge=0, le=3600)
+
+    # ---- notifications on state change (panel.notifications) ----
+    # Flap suppression: a server counts as down (and "down" is sent) after this many failed checks
+    # in a row; one successful check after that sends "up".
+    notify_failures_before_down: int = Field(default=3, ge=1, le=1000)
+    notify_smtp_host: str | None = None  # email channels need it; without it their deliveries fail
+    notify_smtp_port: int = Field(default=587, ge=1, le=65535)
+    notify_smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    notify_smtp_username: str | None = None
+    notify_smtp_password: str | None = None
+    notify_email_from: str = "panel@localhost"
+    notify_webhook_secret: str | None = None  # signs webhook bodies: X-Panel-Signature: sha256=<hmac>
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("database_url")
     @classmethod
@@ -93,6 +133,12 @@ class Settings(BaseSettings):
             value = "postgresql:" + value.removeprefix("postgres:")
         if value.startswith("postgresql:"):  # SQLAlchemy 2.1 would pick psycopg 3; we ship psycopg2
             value = "postgresql+psycopg2:" + value.removeprefix("postgresql:")
+        return value
+
+    @field_validator("trusted_proxy_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # raises ValueError naming the bad entry
         return value
 
     @field_validator("redis_url")

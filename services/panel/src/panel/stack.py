@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -126,16 +127,63 @@ def _backup_env(env: dict[str, str], var_dir: Path) -> bool:
     return True
 
 
+def metrics_env(env: dict[str, str], process: str, port: int) -> dict[str, str]:
+    """Each panel process its own metrics port and multiprocess folder (web's start clears its own)."""
+    return {
+        **env,
+        "METRICS_PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(Path(env["UPLOADS_DIR"]).parent / "metrics" / process),
+    }
+
+
 def _panel(*args: str) -> list[str]:
     return [sys.executable, "-m", "panel.cli", *args]
 
 
+class _SafeOutput:
+    """stdout for honcho that survives a closed pipe (``make up | tee log``, then Ctrl-C kills tee):
+    output is dropped from then on, and honcho goes on to stop every process instead of dying with
+    BrokenPipeError and leaving them running."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream: TextIO | None = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is not None:
+            try:
+                self._stream.write(text)
+            except (BrokenPipeError, OSError, ValueError):
+                self._closed()
+        return len(text)
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            try:
+                self._stream.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                self._closed()
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def _closed(self) -> None:
+        self._stream = None
+        # Python would report the broken stdout again at exit; point it somewhere harmless.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def run_stack(port: int, var_dir: Path) -> int:
     from honcho.manager import Manager
+    from honcho.printer import Printer
 
     if not _port_free(port):
         click.echo(f"error: port {port} is in use; stop what uses it or pass --port", err=True)
         return 2
+    # Everything the stack writes under ./var (the database with password hashes, its WAL, backups,
+    # keys) is for this user only.
+    os.umask(0o077)
     var_dir.mkdir(parents=True, exist_ok=True)
     binary = _redis_binary()
     if binary is None:
@@ -150,8 +198,8 @@ def run_stack(port: int, var_dir: Path) -> int:
         "DATABASE_URL": f"sqlite:///{var_dir / 'panel.db'}",
         "SECRET_KEY_FILE": str(_secret_file(var_dir / "secret_key")),
         "JWT_SECRET_FILE": str(_secret_file(var_dir / "jwt_secret")),
-        "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
         "UPLOADS_DIR": str(var_dir / "uploads"),
+        "METRICS_ADDRESS": "127.0.0.1",
     }
     for name in ("SECRET_KEY", "JWT_SECRET", "DATABASE_URL_FILE", "REDIS_URL_FILE"):
         env.pop(name, None)
@@ -184,15 +232,29 @@ def run_stack(port: int, var_dir: Path) -> int:
             click.echo(admin.stdout.rstrip())
         else:
             click.echo("  sign in with the admin credentials printed at the first start")
-            click.echo("  (lost them? `uv run panel create-admin --username admin2` with the same env)")
+            click.echo(
+                "  (lost them? while this runs, in another terminal: "
+                f"DATABASE_URL={env['DATABASE_URL']} REDIS_URL={env['REDIS_URL']} "
+                "uv run --frozen panel create-admin --username admin2)"
+            )
+        metrics_ports = (_free_port(), _free_port())
         click.echo(f"  data: {var_dir}  redis: 127.0.0.1:{redis_port}")
+        click.echo(
+            f"  metrics: web http://127.0.0.1:{metrics_ports[0]}/metrics, "
+            f"worker http://127.0.0.1:{metrics_ports[1]}/metrics"
+        )
         click.echo("")
 
         # The exporter's PostgreSQL check does not apply to the embedded SQLite database.
-        health_env = {k: v for k, v in env.items() if k != "DATABASE_URL"}
-        manager = Manager()
+        envs = {name: env for name in processes}
+        envs["health"] = {k: v for k, v in env.items() if k != "DATABASE_URL"}
+        envs["web"], envs["worker"] = (
+            metrics_env(env, "web", metrics_ports[0]),
+            metrics_env(env, "worker", metrics_ports[1]),
+        )
+        manager = Manager(printer=Printer(_SafeOutput(sys.stdout)))
         for name, command in processes.items():
-            manager.add_process(name, command, env=health_env if name == "health" else env)
+            manager.add_process(name, command, env=envs[name])
         manager.loop()
         return int(manager.returncode or 0)
     finally:

@@ -10,8 +10,18 @@ import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
+from panel import password_policy
 from panel.errors import ApiError
 
 MAX_DB_INT = 2**31 - 1
@@ -30,7 +40,17 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 ProtocolName = Literal["tcp", "http", "https"]
 RoleName = Literal["admin", "operator", "viewer"]
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
-Password = Annotated[str, StringConstraints(min_length=12, max_length=256)]
+
+
+def _acceptable_password(value: str) -> str:
+    found = password_policy.problems(value)
+    if found:
+        raise ValueError("; ".join(found))
+    return value
+
+
+# The rules that need no username; UserCreate adds the username rule (see panel.auth.password_policy).
+Password = Annotated[str, AfterValidator(_acceptable_password)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s\x00-\x1f]{1,128}@[A-Za-z0-9.-]{1,126}$")]
 
 
@@ -65,6 +85,14 @@ class UserCreate(_Strict):
     role: RoleName = "viewer"
     email: Email | None = None
 
+    @field_validator("password")
+    @classmethod
+    def _password_without_username(cls, value: str, info: ValidationInfo) -> str:
+        found = password_policy.problems(value, info.data.get("username"))
+        if found:
+            raise ValueError("; ".join(found))
+        return value
+
 
 class UserPatch(_Strict):
     role: RoleName | None = None
@@ -90,7 +118,10 @@ def parse(model: type[ModelT], body: dict[str, Any]) -> ModelT:
         return model.model_validate(body)
     except ValidationError as exc:
         errors = [
-            {"field": ".".join(str(p) for p in error["loc"]) or "body", "message": error["msg"]}
+            {
+                "field": ".".join(str(p) for p in error["loc"]) or "body",
+                "message": error["msg"].removeprefix("Value error, "),
+            }
             for error in exc.errors(include_url=False, include_input=False)
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
@@ -126,6 +157,19 @@ def query_text(name: str, max_length: int = 128, pattern: str | None = None) -> 
     if pattern and not re.fullmatch(pattern, value):
         raise ApiError(400, "Bad Request", f"query parameter {name!r}: {value!r} is not a valid value")
     return value
+
+
+def only_query_parameters(*allowed: str) -> None:
+    """400 naming any query parameter this endpoint does not know (a typo must not be ignored)."""
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        known = ", ".join(allowed) or "none"
+        raise ApiError(
+            400,
+            "Bad Request",
+            f"unknown query parameter(s): {', '.join(repr(name[:64]) for name in unknown[:5])}; "
+            f"this endpoint takes: {known}",
+        )
 
 
 def query_choice(name: str, choices: tuple[str, ...], default: str | None = None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from urllib.parse import urlsplit
 
 from panel_health.checks.base import Check
 from panel_health.checks.http_check import check_http
@@ -18,11 +19,17 @@ KINDS = ("http", "postgres", "redis", "rq", "tls", "resources", "logs")
 
 
 def _tls_targets(settings: HealthSettings) -> list[TlsTarget]:
-    targets = list(settings.tls.targets)
-    if settings.tls.include_panel_url and settings.panel_url.startswith("https://"):
-        from urllib.parse import urlsplit
+    """The configured targets, plus the panel's public certificate as target ``panel``.
 
-        parts = urlsplit(settings.panel_url)
+    That is PANEL_PUBLIC_URL's host when set (the Ingress: in a cluster, panel_url is the in-cluster
+    HTTP Service and has no certificate), else panel_url's when it is https://.
+    """
+    targets = list(settings.tls.targets)
+    public = settings.panel_public_url or (
+        settings.panel_url if settings.panel_url.startswith("https://") else None
+    )
+    if settings.tls.include_panel_url and public:
+        parts = urlsplit(public)
         if parts.hostname:
             targets.insert(0, TlsTarget(name="panel", host=parts.hostname, port=parts.port or 443))
     return targets

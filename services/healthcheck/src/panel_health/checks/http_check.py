@@ -1,7 +1,13 @@
-"""HTTP: status code, latency and an optional body match for the panel's endpoints and extra targets."""
+"""HTTP: status code, latency and an optional body match for the panel's endpoints and extra targets.
+
+The request runs under one total deadline (``asyncio.timeout``), not only httpx's per-read timeout: a
+peer that sends a byte every half second never trips a per-read timeout and would otherwise hold the
+check's thread and connection for as long as it keeps dripping.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from functools import cache
@@ -26,21 +32,41 @@ def tls_context(verify: bool) -> ssl.SSLContext:
     return context
 
 
-def check_http(target: HttpTarget, url: str, timeout_seconds: float) -> CheckResult:
-    started = time.monotonic()
-    labels = {"target": target.name}
-    try:
-        with httpx.Client(
+# A health endpoint's body is small; a larger one is cut here so a misbehaving peer cannot fill memory.
+MAX_BODY_BYTES = 1_048_576
+
+
+async def _fetch(target: HttpTarget, url: str, timeout_seconds: float) -> tuple[httpx.Response, str, float]:
+    """The response, its body text (at most MAX_BODY_BYTES) and the latency, all within the deadline."""
+    async with (
+        asyncio.timeout(timeout_seconds),
+        httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds),
             follow_redirects=target.follow_redirects,
             verify=tls_context(target.verify_tls),
             headers={"User-Agent": "panel-health"},
-        ) as client:
-            request_started = time.monotonic()
-            response = client.request(target.method, url)
+        ) as client,
+    ):
+        request_started = time.monotonic()
+        async with client.stream(target.method, url) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= MAX_BODY_BYTES:
+                    break
             latency = time.monotonic() - request_started
-    except httpx.TimeoutException as exc:
-        return down(KIND, target.name, started, "timeout", safe_message(exc), "target")
+        text = body[:MAX_BODY_BYTES].decode(response.encoding or "utf-8", errors="replace")
+        return response, text, latency
+
+
+def check_http(target: HttpTarget, url: str, timeout_seconds: float) -> CheckResult:
+    started = time.monotonic()
+    labels = {"target": target.name}
+    try:
+        response, text, latency = asyncio.run(_fetch(target, url, timeout_seconds))
+    except (TimeoutError, httpx.TimeoutException):
+        message = f"no complete response within {timeout_seconds:g}s"
+        return down(KIND, target.name, started, "timeout", message, "target")
     except (httpx.HTTPError, OSError) as exc:
         return down(KIND, target.name, started, classify(exc), safe_message(exc), "target")
 
@@ -70,7 +96,7 @@ def check_http(target: HttpTarget, url: str, timeout_seconds: float) -> CheckRes
             observations,
             samples,
         )
-    if target.body_contains is not None and target.body_contains not in response.text:
+    if target.body_contains is not None and target.body_contains not in text:
         observations.append(Observation("bodyMatch", "no", status=Status.FAIL))
         return _failed(
             target.name,

@@ -76,58 +76,85 @@ def _disk(path: Path, config: ResourcesConfig) -> tuple[list[Observation], list[
     return [observation], samples
 
 
-def check_resources(config: ResourcesConfig, sampler: CpuSampler, timeout_seconds: float) -> CheckResult:
-    started = time.monotonic()
-    observations: list[Observation] = []
-    samples: list[Sample] = []
-    for path in config.disk_paths:
-        disk_observations, disk_samples = _disk(path, config)
-        observations += disk_observations
-        samples += disk_samples
-    try:
-        memory = read_memory(config.cgroup_root, config.proc_root)
-        cpu_ratio, cpu = sampler.ratio(timeout_seconds)
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        return down(
-            KIND, "", started, "unreadable", f"cannot read memory/CPU figures: {exc}", None, Status.UNKNOWN
-        )
-    memory_ratio = memory.used_bytes / memory.limit_bytes if memory.limit_bytes else 0.0
-    samples += [
+def _memory(config: ResourcesConfig) -> tuple[list[Observation], list[Sample], bool]:
+    memory = read_memory(config.cgroup_root, config.proc_root)
+    ratio = memory.used_bytes / memory.limit_bytes if memory.limit_bytes else 0.0
+    labels = {"source": memory.source}
+    samples = [
         Sample(
             f"{PREFIX}_memory_used_bytes",
-            "Memory working set (container cgroup when available).",
+            "Memory working set; source: cgroup_v2, cgroup_v1 or host.",
             memory.used_bytes,
+            labels,
         ),
         Sample(
             f"{PREFIX}_memory_limit_bytes",
-            "Memory limit (container cgroup, else host total).",
+            "Memory limit (the cgroup's, else the host's total); source: cgroup_v2, cgroup_v1 or host.",
             memory.limit_bytes,
+            labels,
         ),
-        Sample(f"{PREFIX}_memory_used_ratio", "Memory working set / limit (0-1).", memory_ratio),
+        Sample(f"{PREFIX}_memory_used_ratio", "Memory working set / limit (0-1).", ratio, labels),
+    ]
+    observation = observe(
+        "memoryUsedRatio", round(ratio, 4), "ratio", config.memory_warning_ratio, config.memory_critical_ratio
+    )
+    return [observation], samples, memory.limited
+
+
+def _cpu(
+    config: ResourcesConfig, sampler: CpuSampler, timeout_seconds: float
+) -> tuple[list[Observation], list[Sample], bool]:
+    ratio, cpu = sampler.ratio(timeout_seconds)
+    labels = {"source": cpu.source}
+    samples = [
         Sample(
             f"{PREFIX}_cpu_usage_seconds_total",
-            "CPU time used (container cgroup when available).",
+            "CPU time used; source: cgroup_v2, cgroup_v1 or host.",
             cpu.usage_seconds,
+            labels,
             kind="counter",
         ),
         Sample(
             f"{PREFIX}_cpu_limit_cores",
-            "CPUs' worth we may use (cgroup cpu.max, else CPUs).",
+            "CPUs' worth we may use (cgroup quota, else CPUs); source: cgroup_v2, cgroup_v1 or host.",
             cpu.capacity_cores,
+            labels,
         ),
-        Sample(f"{PREFIX}_cpu_used_ratio", "CPU used / limit (0-1) since the previous scrape.", cpu_ratio),
-    ]
-    observations += [
-        observe(
-            "memoryUsedRatio",
-            round(memory_ratio, 4),
-            "ratio",
-            config.memory_warning_ratio,
-            config.memory_critical_ratio,
-        ),
-        observe(
-            "cpuUsedRatio", round(cpu_ratio, 4), "ratio", config.cpu_warning_ratio, config.cpu_critical_ratio
+        Sample(
+            f"{PREFIX}_cpu_used_ratio", "CPU used / limit (0-1) since the previous scrape.", ratio, labels
         ),
     ]
-    scope = "container" if memory.limited or cpu.limited else "host"
-    return finish(KIND, "", started, observations, samples, message=f"limits from the {scope}")
+    observation = observe(
+        "cpuUsedRatio", round(ratio, 4), "ratio", config.cpu_warning_ratio, config.cpu_critical_ratio
+    )
+    return [observation], samples, cpu.limited
+
+
+def check_resources(config: ResourcesConfig, sampler: CpuSampler, timeout_seconds: float) -> CheckResult:
+    """The measurements listed in ``resources.measure`` (disk, memory, cpu), each optional."""
+    started = time.monotonic()
+    observations: list[Observation] = []
+    samples: list[Sample] = []
+    if "disk" in config.measure:
+        for path in config.disk_paths:
+            disk_observations, disk_samples = _disk(path, config)
+            observations += disk_observations
+            samples += disk_samples
+    measured: list[tuple[list[Observation], list[Sample], bool]] = []
+    try:
+        if "memory" in config.measure:
+            measured.append(_memory(config))
+        if "cpu" in config.measure:
+            measured.append(_cpu(config, sampler, timeout_seconds))
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        return down(
+            KIND, "", started, "unreadable", f"cannot read memory/CPU figures: {exc}", None, Status.UNKNOWN
+        )
+    for found, found_samples, _ in measured:
+        observations += found
+        samples += found_samples
+    limited = [is_limited for _, _, is_limited in measured]
+    sources = [found_samples[0].labels["source"] for _, found_samples, _ in measured]
+    scope = "container" if any(limited) else "host"
+    source = f" ({', '.join(sorted(set(sources)))})" if sources else ""
+    return finish(KIND, "", started, observations, samples, message=f"limits from the {scope}{source}")

@@ -14,8 +14,9 @@ Public interface used by the rest of the panel:
 
 CSRF: every POST/PUT/PATCH/DELETE outside /api/* that comes with the session cookie must carry the
 session's token: put ``<input type="hidden" name="csrf_token" value="{{ csrf_token() }}">`` in every
-form (or send the ``X-CSRF-Token`` header). Otherwise the answer is 400. Requests with an Authorization
-header are exempt (no ambient credential). On /api/*, a session cookie only authenticates safe
+form (or send the ``X-CSRF-Token`` header). Otherwise the answer is 400. Only requests authenticated by
+a valid Bearer token are exempt (no ambient credential); an Authorization header alone exempts nothing,
+so ``POST /login`` always needs the token. On /api/*, a session cookie only authenticates safe
 methods, or unsafe ones with a valid ``X-CSRF-Token`` header; mark a view with ``csrf_exempt`` only
 when it authenticates its callers some other way.
 """
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
 from flask.typing import ResponseReturnValue
 
 from panel.auth import api, csrf, oidc, sessions, views
@@ -58,8 +59,8 @@ def init_app(app: Flask) -> None:
 def _check_csrf() -> ResponseReturnValue | None:
     if request.method not in csrf.UNSAFE_METHODS or request.path.startswith("/api/"):
         return None
-    if "Authorization" in request.headers:
-        return None
+    if g.get("authenticated_by") == "bearer":
+        return None  # a valid Bearer token, no ambient credential; any other header proves nothing
     view = _view_function(request.endpoint) if request.endpoint else None
     if view is not None and getattr(view, "csrf_exempt", False):
         return None

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from panel import extensions
 from panel.auth import login, tokens
+from panel.auth.identity import CREDENTIALS_CHANGED
 from panel.errors import ApiError, problem
 from panel.models import User
 
@@ -80,12 +81,14 @@ def refresh() -> Response:
     body = _json_object('{"refresh_token": "..."}')
     refresh_token = _string_field(body, "refresh_token", 4096)
     try:
-        user_id, family = tokens.redeem_refresh_token(refresh_token)
+        user_id, family, generation = tokens.redeem_refresh_token(refresh_token)
     except tokens.TokenError as exc:
         return invalid_credentials(str(exc))
     user = extensions.db().get(User, user_id)
     if user is None or not user.is_active:
         return invalid_credentials("the account behind this token no longer exists or is disabled")
+    if generation != (user.credential_generation or 0):
+        return invalid_credentials(CREDENTIALS_CHANGED)
     return _no_store(jsonify(tokens.issue_token_pair(user, family=family)))
 
 

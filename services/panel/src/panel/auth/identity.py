@@ -19,6 +19,7 @@ from panel.redis_lookup import Found, Lookup
 from panel.user_cache import AuthenticatedUser
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CREDENTIALS_CHANGED = "the password or role of this account changed since this sign-in; sign in again"
 
 F = TypeVar("F", bound=Callable[..., ResponseReturnValue])
 
@@ -54,6 +55,7 @@ def load_current_user() -> None:
     """
     g.current_user = None
     g.auth_error = None
+    g.authenticated_by = None
     header = request.headers.get("Authorization")
     if header is not None:
         scheme, _, token = header.partition(" ")
@@ -65,9 +67,14 @@ def load_current_user() -> None:
         except tokens.TokenError as exc:
             g.auth_error = str(exc)
             return
-        g.current_user = _load_active_user(int(claims["sub"]))
-        if g.current_user is None:
+        user = _load_active_user(int(claims["sub"]))
+        if user is None:
             g.auth_error = "the account behind this token no longer exists or is disabled"
+        elif user.credential_generation != tokens.generation(claims):
+            g.auth_error = CREDENTIALS_CHANGED
+        else:
+            g.current_user = user
+            g.authenticated_by = "bearer"
         return
     if SESSION_USER_KEY not in session:
         return
@@ -77,9 +84,11 @@ def load_current_user() -> None:
     if request.path.startswith("/api/") and request.method not in SAFE_METHODS and not csrf.csrf_valid():
         g.auth_error = "a session-authenticated write needs the X-CSRF-Token header (or use a Bearer token)"
         return
-    g.current_user = _load_active_user(user_id)
-    if g.current_user is None:
+    user = _load_active_user(user_id)
+    if user is None or user.credential_generation != sessions.generation():
         sessions.end()
+        return
+    g.current_user = user
 
 
 def _is_api_request() -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import unicodedata
 
 from flask import request
 
-from panel import audit, extensions
+from panel import audit, credentials, extensions
 from panel.auth import csrf, passwords, ratelimit, sessions
 from panel.models import User, utcnow
 
@@ -30,6 +32,12 @@ class LoginThrottled(Exception):
 class LoginFailed(Exception):
     def __init__(self) -> None:
         super().__init__(INVALID_CREDENTIALS)
+
+
+def typed_username_hash(username: str) -> str:
+    """A keyed hash of a typed username: repeated attempts correlate, the text cannot be read back."""
+    key = extensions.settings().secret_key.encode()
+    return hmac.new(key, username.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def client_address() -> str:
@@ -57,16 +65,16 @@ def password_login(username: str, password: str, method: str) -> User:
     else:
         if user.password_hash and passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
+            credentials.mark_rehash(session_, user)  # same password: not a credential change
         record_login(user, method)
+        ratelimit.record_success(username, address)
         return user
     ratelimit.record_failure(username, address)
-    audit.record(
-        session_,
-        "auth.login_failed",
-        "user",
-        user.id if user else None,
-        changes={"username": username, "method": method, "reason": reason, "address": address},
-    )
+    changes = {"method": method, "reason": reason, "address": address}
+    if user is None:
+        # What was typed may be a password typed into the wrong field: never store it in clear.
+        changes["username_hash"] = typed_username_hash(username)
+    audit.record(session_, "auth.login_failed", "user", user.id if user else None, changes=changes)
     session_.commit()
     raise LoginFailed()
 
@@ -88,7 +96,7 @@ def record_login(user: User, method: str) -> None:
 
 def start_session(user: User) -> None:
     """Log ``user`` into the browser session, dropping everything from before (session fixation)."""
-    sessions.start(user.id)
+    sessions.start(user.id, user.credential_generation or 0)
     csrf.rotate_csrf_token()
 
 

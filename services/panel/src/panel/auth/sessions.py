@@ -16,6 +16,7 @@ from panel import extensions
 
 SESSION_USER_KEY = "user_id"
 SESSION_ID_KEY = "sid"
+SESSION_GENERATION_KEY = "gen"  # the user's credential generation at sign-in (panel.credentials)
 _KEY = "panel:auth:session:{sid}"
 SESSION_LIFETIME = timedelta(hours=12)
 
@@ -24,14 +25,20 @@ def _lifetime_seconds() -> int:
     return int(current_app.permanent_session_lifetime.total_seconds())
 
 
-def start(user_id: int) -> None:
+def start(user_id: int, generation: int = 0) -> None:
     """Start a fresh session for ``user_id``, discarding everything the old one held (fixation)."""
     session.clear()
     sid = secrets.token_urlsafe(24)
     extensions.redis_client().set(_KEY.format(sid=sid), str(user_id), ex=_lifetime_seconds())
     session[SESSION_USER_KEY] = user_id
     session[SESSION_ID_KEY] = sid
+    session[SESSION_GENERATION_KEY] = generation
     session.permanent = True
+
+
+def generation() -> int:
+    value = session.get(SESSION_GENERATION_KEY, 0)
+    return value if isinstance(value, int) else -1
 
 
 def user_id() -> int | None:

@@ -8,6 +8,7 @@ copied, so the whole family is revoked and its holder must sign in again.
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ ACCESS = "access"
 REFRESH = "refresh"
 LEEWAY_SECONDS = 5  # tolerated clock skew between web processes
 
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+MAX_USER_ID = 2**31 - 1
 _REFRESH_KEY = "panel:auth:refresh:{jti}"
 _REVOKED_FAMILY_KEY = "panel:auth:refresh-family-revoked:{family}"
 
@@ -47,6 +50,7 @@ def _new_token(user: User, token_type: str, ttl_seconds: int, **extra: Any) -> t
         "jti": jti,
         "iat": now,
         "exp": now + timedelta(seconds=ttl_seconds),
+        "gen": user.credential_generation or 0,  # see panel.credentials
         **extra,
     }
     return _encode(claims), jti
@@ -86,7 +90,9 @@ def decode_token(token: str, expected_type: str) -> dict[str, Any]:
         raise TokenError(f"the {expected_type} token is malformed or its signature is invalid") from None
     if claims.get("typ") != expected_type:
         raise TokenError(f"expected a token of type {expected_type!r}, got {claims.get('typ')!r}")
-    if not str(claims["sub"]).isdigit():
+    subject = claims["sub"]
+    # ASCII digits only (str.isdigit() also accepts e.g. Arabic-Indic digits), within the id column.
+    if not isinstance(subject, str) or not _USER_ID.fullmatch(subject) or int(subject) > MAX_USER_ID:
         raise TokenError(f"the {expected_type} token names no user")
     return claims
 
@@ -105,8 +111,14 @@ def decode_access_token(token: str) -> dict[str, Any]:
     return claims
 
 
-def redeem_refresh_token(token: str) -> tuple[int, str]:
-    """Consume a refresh token once; return (user id, family) for issuing the next pair.
+def generation(claims: dict[str, Any]) -> int:
+    """The credential generation a token was issued under (0 for tokens from before it existed)."""
+    value = claims.get("gen", 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+
+def redeem_refresh_token(token: str) -> tuple[int, str, int]:
+    """Consume a refresh token once; return (user id, family, credential generation) for the next pair.
 
     Raises TokenError when the token is invalid, expired, revoked or already redeemed (which revokes
     every token of its family).
@@ -124,4 +136,4 @@ def redeem_refresh_token(token: str) -> tuple[int, str]:
         ttl = extensions.settings().jwt_refresh_ttl_seconds
         redis.set(_REVOKED_FAMILY_KEY.format(family=family), "1", ex=ttl)
         raise TokenError("the refresh token was already used; all tokens from this sign-in are revoked")
-    return int(claims["sub"]), family
+    return int(claims["sub"]), family, generation(claims)
