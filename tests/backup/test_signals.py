@@ -4,8 +4,10 @@ database, exits 143 with one line, and the next run works."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -209,3 +211,31 @@ def test_schedule_stops_the_running_job_and_exits(
     idle.wait_for(lambda: idle.logged('"scheduled"'), "the schedule")
     idle.signal(signal.SIGTERM)
     assert idle.finish() == 0
+
+
+@pytest.mark.postgres
+def test_a_frozen_database_does_not_hold_up_the_stop(tmp_path: Path, age_key: AgeKey) -> None:
+    """PostgreSQL stops answering (SIGSTOP) mid-backup: SIGTERM must still end the run (a ROLLBACK or a
+    cancel request waiting for the frozen server held it forever). Its own server: it is frozen."""
+    from support.servers import PostgresServer
+
+    server = PostgresServer().start()
+    frozen: list[int] = []
+    try:
+        database = server.url(server.create_database())
+        store = tmp_path / "store"
+        token, env = _stalling_dump_to_folder(server, database, tmp_path, store, age_key)
+        run = BackgroundRun(["create", "database"], env)
+        run.wait_for(lambda: any(".partial-" in name for name in _files_in(store)), "a partial file")
+        assert server.process is not None
+        children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
+        frozen = [server.process.pid, *map(int, children.stdout.split())]  # this cluster's processes only
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        _stop(run)
+        assert processes_named(token) == []
+    finally:
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        server.stop()

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import interrupt
-from .dburl import is_sqlite, parse_postgres
+from .dburl import PostgresTarget, is_sqlite, parse_postgres
 from .errors import ConfigError, IntegrityError
 from .logs import get_logger
 from .manifest import find_manifest
-from .restore import drop_database, restore_postgres, restore_sqlite
+from .restore import drop_database, remove_database, restore_postgres, restore_sqlite
 from .settings import Settings
-from .sources.postgres import connect, table_facts
+from .sources.postgres import connect, stop_query, table_facts
 from .sources.sqlite import sqlite_table_facts
 from .storage import Storage
 
@@ -31,14 +31,18 @@ log = get_logger("drill")
 T = TypeVar("T")
 
 
-def cancellable(conn: Any, query: Callable[[Any], T]) -> T:
-    """Run a long query in a thread, so that a stop signal reaches the main thread (psycopg2 holds it
-    until the server answers) and cancels the query on the server."""
+def cancellable(target: PostgresTarget, query: Callable[[Any], T]) -> T:
+    """Run a long query on its own connection in a thread, so that a stop signal reaches the main
+    thread (psycopg2 holds it until the server answers) and cancels the query on the server."""
     result: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            result["value"] = query(conn)
+            result["conn"] = conn = connect(target)
+            try:
+                result["value"] = query(conn)
+            finally:
+                conn.close()
         except BaseException as exc:
             result["error"] = exc
 
@@ -47,8 +51,8 @@ def cancellable(conn: Any, query: Callable[[Any], T]) -> T:
     try:
         worker.join()
     except BaseException:
-        conn.cancel()
-        worker.join()
+        if "conn" in result:
+            stop_query(result["conn"], worker)
         raise
     if "error" in result:
         raise result["error"]
@@ -111,12 +115,14 @@ def run_drill(settings: Settings, storage: Storage, *, deep: bool = False) -> di
         try:
             restore_postgres(settings, storage, manifest, target, force=False)  # creates the scratch db
             restored_at = time.monotonic()
-            conn = connect(target)
-            try:
-                actual, prints = cancellable(conn, lambda c: table_facts(c, fingerprints=deep))
-            finally:
-                conn.close()
-        finally:
+            actual, prints = cancellable(target, lambda c: table_facts(c, fingerprints=deep))
+        except BaseException as exc:
+            with interrupt.shielded():
+                removed, note = remove_database(target, "the drill created")
+                if not removed:
+                    exc.add_note(note)  # (a failed restore already removed it and said so)
+            raise
+        else:
             with interrupt.shielded():
                 drop_database(server, scratch)
     problems = compare_counts(expected, actual)

@@ -11,6 +11,7 @@ shield ends. Later signals are logged and ignored; SIGKILL is the way to stop a 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import threading
@@ -79,8 +80,7 @@ def _handle(signum: int, frame: FrameType | None) -> None:
     with _state_lock:
         children = list(_children)
     for child in children:
-        with contextlib.suppress(OSError):
-            child.terminate()
+        signal_group(child, signal.SIGTERM)
     if _shield_depth == 0:
         _raised = True
         raise Interrupted(signum)
@@ -105,8 +105,18 @@ def register_child(process: subprocess.Popen[bytes]) -> None:
     with _state_lock:
         _children.add(process)
     if _received is not None:  # the signal came while the child was starting
-        with contextlib.suppress(OSError):
-            process.terminate()
+        signal_group(process, signal.SIGTERM)
+
+
+def signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal a child and, when it leads its own process group (`start_new_session=True`), everything
+    it started: a wrapper script's pipeline must not keep our end of a pipe open after it is gone."""
+    with contextlib.suppress(OSError):
+        if os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signum)
+            return
+    with contextlib.suppress(OSError):
+        process.send_signal(signum)
 
 
 def unregister_child(process: subprocess.Popen[bytes]) -> None:

@@ -144,11 +144,22 @@ def restore_postgres(
     except BaseException as exc:
         with interrupt.shielded():
             if created:
-                drop_database(target, target.dbname)
-                exc.add_note(f"removed the database {target.dbname} this restore created")
+                exc.add_note(remove_database(target, "this restore created")[1])
             else:
                 exc.add_note(f"database {target.dbname} may hold a partial restore")
         raise
+
+
+def remove_database(target: PostgresTarget, why: str) -> tuple[bool, str]:
+    """Drop a database the run created: (whether it is gone, a note saying what happened). Never
+    raises: it runs while another error is on its way out, which it must not replace."""
+    try:
+        drop_database(target, target.dbname)
+    except Exception as exc:
+        log.warning("could not drop a database", extra={"database": target.dbname, "error": str(exc)[:300]})
+        reason = describe_error(exc)[:120]
+        return False, f"could not remove the database {target.dbname} {why} ({reason}); drop it by hand"
+    return True, f"removed the database {target.dbname} {why}"
 
 
 def _pg_restore(
@@ -170,6 +181,7 @@ def _pg_restore(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=target.subprocess_env(),
+        start_new_session=True,  # its own process group: stopping it stops anything it started
     )
     widen_pipe(process.stdin)
     watcher = ProcessReader(process, "pg_restore")  # drains stderr, reports the exit status

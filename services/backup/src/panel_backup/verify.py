@@ -58,7 +58,11 @@ def verify_backup(settings: Settings, storage: Storage, manifest: Manifest, *, f
         if manifest.artifact_format == "pg_dump-custom":
             pg_restore = find_tool(settings.pg_bin_dir, "pg_restore")
             process = subprocess.Popen(
-                [pg_restore, "--list"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+                [pg_restore, "--list"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
             )
             listing = ProcessReader(process, "pg_restore --list")
             assert process.stdin is not None

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..logs import get_logger
 from ..redact import scrub
 
 log = get_logger("postgres")
+CANCEL_WAIT_SECONDS = 5  # how long a failed run waits for the server to stop a query it started
 
 
 def find_tool(bin_dir: Path | None, name: str) -> str:
@@ -147,6 +149,19 @@ def row_counts(conn: Any) -> dict[str, int]:
     return table_facts(conn)[0]
 
 
+def stop_query(conn: Any, worker: threading.Thread) -> bool:
+    """Cancel the query `worker` runs on `conn` and wait a little for it to end; False if it did not.
+
+    A frozen server answers neither the cancel request (libpq waits for it) nor the query, and
+    neither may hold up a run that is failing or stopping (SIGTERM has a grace period, then SIGKILL).
+    """
+    canceller = threading.Thread(target=conn.cancel, name="cancel-query", daemon=True)
+    canceller.start()
+    canceller.join(CANCEL_WAIT_SECONDS)
+    worker.join(CANCEL_WAIT_SECONDS)
+    return not worker.is_alive()
+
+
 def widen_pipe(stream: IO[bytes] | None, size: int = 1 << 20) -> None:
     """Grow a pipe's kernel buffer from 64 KiB to 1 MiB: fewer context switches between the processes."""
     if stream is None or not hasattr(fcntl, "F_SETPIPE_SZ"):
@@ -193,7 +208,7 @@ class ProcessReader:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
+            interrupt.signal_group(self.process, signal.SIGKILL)
         self.process.wait()
         interrupt.unregister_child(self.process)
         self._stderr_thread.join(timeout=10)
@@ -262,6 +277,7 @@ class PostgresDump:
             stderr=subprocess.PIPE,
             env=self.target.subprocess_env(),
             bufsize=1 << 20,
+            start_new_session=True,  # its own process group: stopping it stops anything it started
         )
         widen_pipe(process.stdout)
         self.reader = ProcessReader(process, "pg_dump")
@@ -279,12 +295,13 @@ class PostgresDump:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-        if self._conn is not None:
-            if self._counter is not None and self._counter.is_alive():
-                self._conn.cancel()  # stop a long count on failure; the thread then ends with an error
-                self._counter.join()
-            try:
-                self._conn.rollback()
-                self._conn.close()
-            except psycopg2.Error:
-                pass
+        if self._conn is None:
+            return
+        counter = self._counter
+        if counter is not None and counter.is_alive() and not stop_query(self._conn, counter):
+            log.warning("the row counts did not stop; the server ends them with the session")
+            return  # the connection is busy in that thread; closing it would wait for it too
+        with contextlib.suppress(psycopg2.Error):
+            # No ROLLBACK first: it waits for an answer a frozen server never sends. Closing ends the
+            # session, and the server rolls the read-only snapshot transaction back itself.
+            self._conn.close()
