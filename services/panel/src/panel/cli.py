@@ -53,9 +53,11 @@ def main() -> None:
     # Every process that counts something (web, worker and its job children, one-off commands) writes
     # its samples into PROMETHEUS_MULTIPROC_DIR when it is set; a fresh emptyDir or tmpfs has no such
     # folder yet, and a missing folder makes every metric write raise FileNotFoundError.
-    from panel import metrics
-
-    metrics.ensure_multiprocess_dir()
+    # Not by importing panel.metrics here: a metric without labels opens its file as soon as it is
+    # defined, and `web`/`worker` first drop a previous run's files (_prepare_metrics_dir), which would
+    # leave that metric writing to a deleted file that never reaches /metrics.
+    if multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(multiproc_dir, exist_ok=True)
 
 
 @main.command("check-config")
