@@ -77,7 +77,16 @@ def check_config() -> None:
 
 
 @main.command()
-def migrate() -> None:
+@click.option(
+    "--wait-for-database",
+    "wait_seconds",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the database to accept connections before migrating (a Job that starts "
+    "together with its database); 0 fails at once.",
+)
+def migrate(wait_seconds: float) -> None:
     """Apply every pending database migration (the web process never does this itself).
 
     A database already ahead of this image (migrated by a newer release, e.g. during a rollback) is left
@@ -91,6 +100,7 @@ def migrate() -> None:
     engine = make_engine(settings)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one summary line below, not one per step
     try:
+        _wait_for_database(engine, wait_seconds)
         before = schema.state(engine)
         if before.standing is schema.Standing.AHEAD:
             click.echo(f"nothing to do: {before.describe()}")
@@ -292,6 +302,24 @@ def _prepare_metrics_dir(default_name: str) -> None:
     for stale in metrics_dir.glob("*.db"):
         stale.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _wait_for_database(engine: Any, timeout: float) -> None:
+    """Wait up to `timeout` seconds until the database accepts a connection; past that, the caller's own
+    attempt fails with its usual one-line error. A database that is still starting (its name not yet in
+    DNS, its port not yet open) is not an error for a Job that starts together with it."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while time.monotonic() < deadline:
+        try:
+            with engine.connect():
+                return
+        except SQLAlchemyError as exc:
+            if not said:
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                click.echo(f"waiting up to {timeout:g}s for the database: {reason}", err=True)
+                said = True
+            time.sleep(1.0)
 
 
 def _wait_for_redis(connection: Any, timeout: float = 120.0) -> None:
