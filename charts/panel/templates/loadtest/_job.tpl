@@ -15,15 +15,15 @@ workers share the id; an unchanged run is left alone.
 {{/*
 panel.loadtest.excludeTags: the task tags a run leaves out, space-separated. The pods reach the web Service
 over plain HTTP; an https PANEL_URL makes the session cookie `Secure`, which no client sends back over
-HTTP, so every form login (the `dashboard` tasks) would fail. Those are left out then, unless
-loadtest.excludeTags says otherwise.
+HTTP, so every form login (the `dashboard` tasks) would fail. `auto` leaves those out then; any other
+loadtest.excludeTags is taken as it is.
 */}}
 {{- define "panel.loadtest.excludeTags" -}}
 {{- $tags := .Values.loadtest.excludeTags -}}
-{{- if kindIs "invalid" $tags -}}
-{{- $tags = ternary (list "dashboard") (list) (hasPrefix "https://" (include "panel.publicUrl" .)) -}}
+{{- if eq $tags "auto" -}}
+{{- $tags = ternary "dashboard" "" (hasPrefix "https://" (include "panel.publicUrl" .)) -}}
 {{- end -}}
-{{- join " " $tags -}}
+{{- $tags -}}
 {{- end -}}
 
 {{/*
