@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from flask import Blueprint, Flask, Response
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 from panel import jobs
 from panel.api import openapi, schemas
@@ -250,3 +251,35 @@ def test_empty_query_values_mean_unset_as_documented(
         "/api/v2/servers?status=&owner=&tag=&q=&sort=&cursor=", headers=auth_headers("viewer")
     )
     assert response.status_code == 200
+
+
+# ---- examples ----
+
+
+def test_every_example_is_valid_for_its_schema(app: Flask) -> None:
+    document = openapi.build(app)
+    examples = [
+        (name, example)
+        for name, schema in document["components"]["schemas"].items()
+        for example in schema.get("examples", [])
+    ]
+    named = {name for name, _ in examples}
+    assert named >= {"Server", "User", "Job", "Problem", "ServerCreate", "UserCreate"}
+    for name, example in examples:
+        validator = Draft202012Validator({**document, "$ref": f"#/components/schemas/{name}"})
+        assert [error.message for error in validator.iter_errors(example)] == [], name
+
+
+def test_request_body_examples_are_accepted(app: Flask, client: FlaskClient, auth_headers: Any) -> None:
+    schemas_ = openapi.build(app)["components"]["schemas"]
+    admin = auth_headers("admin")
+    server = client.post("/api/v2/servers", json=schemas_["ServerCreate"]["examples"][0], headers=admin)
+    assert server.status_code == 201, body(server)
+    for patch in schemas_["ServerPatch"]["examples"]:
+        changed = client.patch(f"/api/v2/servers/{body(server)['id']}", json=patch, headers=admin)
+        assert changed.status_code == 200, body(changed)
+    user = client.post("/api/v2/users", json=schemas_["UserCreate"]["examples"][0], headers=admin)
+    assert user.status_code == 201, body(user)
+    for patch in schemas_["UserPatch"]["examples"]:
+        changed = client.patch(f"/api/v2/users/{body(user)['id']}", json=patch, headers=admin)
+        assert changed.status_code == 200, body(changed)
