@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +285,17 @@ def test_request_body_examples_are_accepted(app: Flask, client: FlaskClient, aut
     for patch in schemas_["UserPatch"]["examples"]:
         changed = client.patch(f"/api/v2/users/{body(user)['id']}", json=patch, headers=admin)
         assert changed.status_code == 200, body(changed)
+
+
+def _regenerate(target: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "panel.api.openapi", str(target)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_regenerating_writes_the_document_or_says_in_one_line_why_not(tmp_path: Path) -> None:
+    written = _regenerate(tmp_path / "v2.json")
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "v2.json").read_text(encoding="utf-8") == SNAPSHOT.read_text(encoding="utf-8")
+    refused = _regenerate(tmp_path / "missing" / "v2.json")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0 and "cannot write" in refused.stderr, refused.stderr

@@ -371,8 +371,13 @@ def main(argv: list[str] | None = None) -> int:
     text = rendered(build(_offline_app()))
     if args.file is None:
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         args.file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        problem_ = f"cannot write {args.file}: {exc.strerror}; name a file in an existing folder"
+        print(f"error: {problem_}", file=sys.stderr)
+        return 2
     return 0
 
 
