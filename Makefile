@@ -8,8 +8,8 @@ SCENARIO ?= smoke
 WORKERS ?= 0
 PANEL_URL ?= http://127.0.0.1:8000
 
-.PHONY: help setup tools up test test-python lint e2e images test-images bench bench-panel bench-backup \
-        bench-health bench-loadtest loadtest kustomize bench-checks
+.PHONY: help setup tools up test test-python lint e2e cluster-up cluster-down images test-images bench \
+        bench-panel bench-backup bench-health bench-loadtest loadtest kustomize bench-checks bench-ui
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -38,13 +38,27 @@ lint: ## ruff and mypy over all Python
 	@uv run --frozen ruff check .
 	@uv run --frozen ruff format --check .
 	@uv run --frozen mypy services/panel/src services/backup/src services/healthcheck/src loadtest/src libs/service-settings/src \
-	  services/panel/benchmarks services/backup/benchmarks services/healthcheck/benchmarks loadtest/benchmarks tests
+	  services/panel/benchmarks services/backup/benchmarks services/healthcheck/benchmarks loadtest/benchmarks tests \
+	  ci/cluster
 
-e2e: setup ## Prove the chart on a real Kubernetes control plane (built once from Go modules)
+e2e: setup ## Prove the chart on a real control plane with kwok nodes, then on a real node (toolchain built once)
 	@bash ci/cluster/build.sh >/dev/null
+	@bash ci/cluster/node-tools.sh >/dev/null
 	@bash ci/tools.sh >/dev/null
 	@uv run --frozen pytest tests/e2e -m e2e $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no e2e tests" >&2; exit 1; fi; exit $$status
+
+# The images a person usually wants on the node: ours and the PostgreSQL/Redis stand-ins.
+NODE_IMAGES := panel backup healthcheck loadtest node-postgres node-redis
+cluster-up: setup ## Start a real one-node Kubernetes (root) with our images imported; `make cluster-down` stops it
+	@bash ci/cluster/build.sh >/dev/null
+	@bash ci/cluster/node-tools.sh >/dev/null
+	@bash ci/tools.sh >/dev/null
+	@bash ci/images.sh $(NODE_IMAGES) >/dev/null
+	@uv run --frozen python ci/cluster/node_cluster.py up $$(bash ci/images.sh --tags $(NODE_IMAGES))
+
+cluster-down: ## Stop the one-node cluster and remove what it made (namespace, pods, mounts; sysctls restored)
+	@uv run --frozen python ci/cluster/node_cluster.py down
 
 images: setup ## Build the four images with podman and print their sizes
 	@bash ci/images.sh
@@ -59,13 +73,16 @@ loadtest: setup ## Load-test a running stack (needs LOADTEST_PASSWORD): make loa
 	@uv run --frozen panel-loadtest run --scenario $(SCENARIO) --host $(PANEL_URL) --workers $(WORKERS) $(LOADTEST_ARGS) || { \
 	  code=$$?; echo "make: for exit code $$code itself run: uv run --frozen panel-loadtest run ..." >&2; exit $$code; }
 
-bench: bench-panel bench-checks bench-backup bench-health bench-loadtest ## Every benchmark (ratios measured side by side)
+bench: bench-panel bench-checks bench-ui bench-backup bench-health bench-loadtest ## Every benchmark (ratios measured side by side)
 
 bench-panel: setup ## Panel: cached GET /api/v2/servers vs a bare Flask endpoint, same gunicorn, wrk
 	@uv run --frozen python services/panel/benchmarks/bench_api.py
 
 bench-checks: setup ## Checks: a 10,000-server round on one worker (closed, black-holed, slow ports) vs a bare asyncio loop; Check now p95 during it (root)
 	@uv run --frozen python services/panel/benchmarks/bench_checks.py $(BENCH_ARGS)
+
+bench-ui: setup ## UI: server list with 10,000 servers and server page with 43,200 checks (server time, vs the API)
+	@uv run --frozen python services/panel/benchmarks/bench_ui.py $(BENCH_ARGS)
 
 bench-backup: setup ## Backups: pgbench DB (SCALE=70 is about 1 GB), pg_dump/pg_restore vs panel-backup
 	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70)

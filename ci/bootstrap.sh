@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 UV_VERSION="0.13.9"
 
-# Debian packages: binary that proves it is installed -> package that provides it.
+# Debian packages: a file that proves it is installed (a binary, or a font) -> package that provides it.
 declare -A APT_PACKAGES=(
   [/usr/bin/redis-server]=redis-server
   [/usr/lib/postgresql/15/bin/postgres]=postgresql-15
@@ -20,11 +20,14 @@ declare -A APT_PACKAGES=(
   [/usr/sbin/nginx]=nginx
   [/usr/sbin/iptables]=iptables
   [/usr/sbin/ip]=iproute2
+  # The UI suite (tests/ui) drives Debian's Chromium with Playwright; no browser is downloaded.
+  [/usr/bin/chromium]=chromium
+  [/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf]=fonts-dejavu-core
 )
 
 missing=()
 for binary in "${!APT_PACKAGES[@]}"; do
-  [[ -x "$binary" ]] || missing+=("${APT_PACKAGES[$binary]}")
+  [[ -e "$binary" ]] || missing+=("${APT_PACKAGES[$binary]}")
 done
 if ((${#missing[@]})); then
   if [[ $(id -u) -ne 0 ]]; then

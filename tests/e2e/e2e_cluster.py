@@ -8,6 +8,7 @@ stands in for kubelets: it marks pods Ready and Job pods Succeeded, but no conta
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -203,12 +204,20 @@ def start_cluster(toolchain: Toolchain) -> Cluster:
         cluster.kubectl(
             "apply", "--server-side", *(arg for crd in toolchain.crds for arg in ("-f", str(crd)))
         )
-        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        cluster.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=60s")
+        # `kubectl wait` errors out (instead of waiting) on an object that has no status yet, as a CRD
+        # just applied on a busy machine may not: retry it until it holds.
+        for condition, kind in (("Established", "crd"), ("Ready", "node")):
+            wait = ("wait", f"--for=condition={condition}", kind, "--all", "--timeout=10s")
+            if not wait_until(functools.partial(_succeeds, cluster, wait), timeout=120):
+                cluster.kubectl(*wait)  # raises with its output
     except BaseException:
         stop_cluster(cluster)
         raise
     return cluster
+
+
+def _succeeds(cluster: Cluster, kubectl_args: Sequence[str]) -> bool:
+    return cluster.kubectl(*kubectl_args, check=False).returncode == 0
 
 
 def stop_cluster(cluster: Cluster) -> None:

@@ -10,15 +10,30 @@ from pathlib import Path
 import psycopg2
 import pyrage
 import pytest
+import yaml
 from image_podman import REPO_ROOT, give_to_image_user, run
 
 pytestmark = [pytest.mark.postgres]
+
+
+def chart_postgres_major() -> int:
+    """The major of the PostgreSQL image the chart bundles by default (`postgresql.image.tag`)."""
+    tag = yaml.safe_load((REPO_ROOT / "charts/panel/values.yaml").read_text())["postgresql"]["image"]["tag"]
+    match = re.match(r"(\d+)", str(tag))
+    assert match, f"charts/panel/values.yaml postgresql.image.tag {tag!r} does not start with a major"
+    return int(match.group(1))
 
 
 def documented_pg_major() -> int:
     match = re.search(r"^ARG PG_MAJOR=(\d+)$", (REPO_ROOT / "docker/backup.Dockerfile").read_text(), re.M)
     assert match, "docker/backup.Dockerfile no longer documents its default PG_MAJOR"
     return int(match.group(1))
+
+
+def test_default_client_dumps_the_charts_bundled_postgresql() -> None:
+    # pg_dump refuses a server newer than itself: with the chart's defaults (PostgreSQL 17 bundled) a
+    # PostgreSQL 15 client made every scheduled database backup fail (found on the real-node tier).
+    assert documented_pg_major() >= chart_postgres_major()
 
 
 @pytest.fixture

@@ -131,3 +131,23 @@ def test_a_good_passphrase_is_accepted_and_a_weak_reset_refused(
     user = make_user("viewer")
     weak = client.patch(f"/api/v2/users/{user.id}", json={"password": "aaaaaaaaaaaa"}, headers=admin)
     assert weak.status_code == 422
+
+
+def test_a_reset_may_not_put_the_username_in_the_password(
+    client: FlaskClient, auth_headers: Headers, make_user: Callable[..., User]
+) -> None:
+    # PATCH carries no username, so the request model cannot apply this rule: the account's name is used.
+    user = make_user("viewer", username="marguerite")
+    before = body(client.get(f"/api/v2/users/{user.id}", headers=auth_headers("admin")))
+    response = client.patch(
+        f"/api/v2/users/{user.id}",
+        json={"password": "Marguerite-likes-tea-2026"},
+        headers=auth_headers("admin"),
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert body(response)["errors"] == [
+        {"field": "password", "message": "do not put the username in the password"}
+    ]
+    token = client.post("/api/v2/auth/token", json={"username": "marguerite", "password": user.password})
+    assert token.status_code == 200, "a refused reset must leave the old password working"
+    assert before is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from panel import api, auth, dashboard, errors, extensions, logs, observability, ops, security
+from panel import api, auth, errors, extensions, logs, notifications, observability, ops, security, ui
 from panel.extensions import Resources
 from panel.json_provider import SafeJSONProvider
 from panel.proxies import TrustedProxies, parse_networks
@@ -39,5 +39,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(ops.bp)
     api.init_app(app)
-    dashboard.init_app(app)
+    notifications.init_app(app)
+    ui.init_app(app)
     return app

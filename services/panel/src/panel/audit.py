@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 
 from panel.models import AuditEntry
 
-# Entries about accounts (user changes, sign-ins) carry emails, roles and typed usernames: only
-# admins see their details; other roles see that something happened, and to which id.
-ACCOUNT_TARGETS = frozenset({"user"})
+# Entries about accounts (user changes, sign-ins) carry emails, roles and typed usernames, and those
+# about notification channels carry email addresses and webhook hosts: only admins see their
+# details; other roles see that something happened, and to which id.
+ACCOUNT_TARGETS = frozenset({"user", "notification_channel"})
 
 
 def record(

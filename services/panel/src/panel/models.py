@@ -194,3 +194,67 @@ class CheckResult(Base):
             "latency_ms": self.latency_ms,
             "error": self.error,
         }
+
+
+# ---- notifications (panel.notifications; revision 0003) ----
+
+
+class NotificationChannel(Base):
+    """Where state changes are sent: an email address or a webhook URL, for one server or all."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | webhook
+    target: Mapped[str] = mapped_column(String(2048))
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))  # None: all
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_notification_channels_server_id", "server_id"),)
+
+    @property
+    def display_target(self) -> str:
+        """The target without credentials or query string (a webhook URL may carry a token)."""
+        if self.kind != "webhook":
+            return self.target
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(self.target)
+        return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class ServerAlertState(Base):
+    """Per server: consecutive failed checks and the state last confirmed (flap suppression)."""
+
+    __tablename__ = "server_alert_states"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"), primary_key=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16), default=ServerStatus.UNKNOWN.value)
+    changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class NotificationDelivery(Base):
+    """One message to one channel about one state change (or a test), with its delivery outcome."""
+
+    __tablename__ = "notification_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"))
+    server_id: Mapped[int | None] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))  # down | up | test
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    channel: Mapped[NotificationChannel] = relationship(lazy="joined")
+
+    __table_args__ = (
+        Index("ix_notification_deliveries_created_at", "created_at"),
+        Index("ix_notification_deliveries_channel_id", "channel_id"),
+        Index("ix_notification_deliveries_server_id", "server_id"),
+    )

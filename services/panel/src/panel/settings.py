@@ -23,6 +23,8 @@ SECRET_FIELDS = (
     "oidc_client_secret",
     "database_url",
     "redis_url",
+    "notify_smtp_password",
+    "notify_webhook_secret",
 )
 
 
@@ -102,6 +104,23 @@ class Settings(BaseSettings):
     # Forwarded headers are only believed from peers in TRUSTED_PROXY_NETWORKS (see panel/proxies.py).
     trusted_proxies: int = Field(default=0, ge=0, le=5)
     trusted_proxy_networks: str = DEFAULT_PROXY_NETWORKS
+
+    # ---- UI (panel.ui) ----
+    # How often open pages poll for fresh status (htmx); 0 turns live updates off.
+    ui_refresh_seconds: float = Field(default=5.0, ge=0, le=3600)
+
+    # ---- notifications on state change (panel.notifications) ----
+    # Flap suppression: a server counts as down (and "down" is sent) after this many failed checks
+    # in a row; one successful check after that sends "up".
+    notify_failures_before_down: int = Field(default=3, ge=1, le=1000)
+    notify_smtp_host: str | None = None  # email channels need it; without it their deliveries fail
+    notify_smtp_port: int = Field(default=587, ge=1, le=65535)
+    notify_smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    notify_smtp_username: str | None = None
+    notify_smtp_password: str | None = None
+    notify_email_from: str = "panel@localhost"
+    notify_webhook_secret: str | None = None  # signs webhook bodies: X-Panel-Signature: sha256=<hmac>
+    notify_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("database_url")
     @classmethod

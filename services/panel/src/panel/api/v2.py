@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response, g, url_for
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from panel import audit, cache, jobs
+from panel.accounts import create_user, update_user
 from panel.api import cached_response, conditional, dumps, json_response
 from panel.api import schemas as shapes
 from panel.api.operations import (
@@ -35,7 +35,6 @@ from panel.api.operations import (
     query_names,
 )
 from panel.auth import require_role
-from panel.auth.passwords import hash_password
 from panel.errors import ApiError
 from panel.extensions import db, redis_client, settings
 from panel.inventory import (
@@ -363,25 +362,7 @@ def users_index() -> Response:
 )
 @require_role(Role.ADMIN.value)
 def users_create() -> Response:
-    data = parse(UserCreate, json_body())
-    session = db()
-    user = User(
-        username=data.username, email=data.email, role=data.role, password_hash=hash_password(data.password)
-    )
-    session.add(user)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise ApiError(409, "Conflict", "a user with this username or email already exists") from None
-    audit.record(
-        session,
-        "user.create",
-        "user",
-        user.id,
-        changes={"username": user.username, "role": user.role, "email": user.email},
-    )
-    session.commit()
+    user = create_user(db(), parse(UserCreate, json_body()))
     return json_response(user.to_dict(), 201, {"Location": url_for(".users_update", user_id=user.id)})
 
 
@@ -408,28 +389,7 @@ def users_update(user_id: int) -> Response:
     if user is None:
         raise ApiError(404, "Not Found", f"no user with id {user_id}")
     changes = non_null_fields(parse(UserPatch, json_body()), nullable=frozenset({"email"}))
-    me = g.current_user
-    if user.id == me.id and (
-        changes.get("role", Role.ADMIN.value) != Role.ADMIN.value or changes.get("is_active") is False
-    ):
-        raise ApiError(409, "Conflict", "you cannot demote or deactivate yourself; ask another admin")
-    diff: dict[str, Any] = {}
-    for field, value in changes.items():
-        if field == "password":
-            user.password_hash = hash_password(value)
-            diff["password"] = "changed"  # noqa: S105 - a marker, not a password
-            continue
-        if getattr(user, field) != value:
-            diff[field] = {"old": getattr(user, field), "new": value}
-            setattr(user, field, value)
-    if diff:
-        audit.record(session, "user.update", "user", user.id, changes=diff)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            raise ApiError(409, "Conflict", "another user already has this email") from None
-    return json_response(user.to_dict())
+    return json_response(update_user(session, user, changes, g.current_user.id).to_dict())
 
 
 # ---- audit log ----

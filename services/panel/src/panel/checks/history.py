@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from panel import audit
 from panel.models import CheckResult, Server, ServerStatus, utcnow
+from panel.notifications import state as notification_state
 
 MAX_ERROR_LENGTH = 500  # an error line from the probe; anything longer is cut, never stored whole
 PRUNE_BATCH_ROWS = 5000  # rows deleted per statement, so pruning never holds long locks
@@ -87,6 +88,7 @@ def record_result(session: Session, server: Server, outcome: CheckOutcome) -> Re
     server.status = status
     server.last_check_at = checked_at
     server.last_check_result = outcome.as_result()
+    notification_state.on_result(session, server, outcome.up, checked_at, error)
     return Recorded(row=row, previous_status=previous, status=status)
 
 
