@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,14 @@ from openapi_spec_validator import OpenAPIV31SpecValidator
 from panel import jobs
 from panel.api import openapi, schemas
 from panel.api.operations import Link, PathParameter, Reply, operation
+from panel.app import create_app
 from panel.auth import require_role
 from panel.auth.tokens import issue_token_pair
 from panel.extensions import db, resources
 from panel.models import AuditEntry, Server, User
-from panel_helpers import body
+from panel_helpers import body, make_settings
 from pydantic import BaseModel
+from support.servers import free_port
 
 SNAPSHOT = Path(__file__).resolve().parents[2] / "services" / "panel" / "openapi-v2.json"
 REGENERATE = "uv run --frozen python -m panel.api.openapi services/panel/openapi-v2.json"
@@ -63,7 +66,7 @@ def test_every_api_v2_route_is_described(app: Flask) -> None:
     document = openapi.build(app)
     described = {(path, method.upper()) for path, item in document["paths"].items() for method in item}
     routes = {
-        (openapi._openapi_path(rule), method)
+        (openapi.openapi_path(rule), method)
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v2/")
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
@@ -299,3 +302,20 @@ def test_regenerating_writes_the_document_or_says_in_one_line_why_not(tmp_path: 
     refused = _regenerate(tmp_path / "missing" / "v2.json")
     assert refused.returncode == 2
     assert refused.stderr.strip().count("\n") == 0 and "cannot write" in refused.stderr, refused.stderr
+
+
+# ---- drills ----
+
+
+def test_document_is_served_with_redis_down_and_to_concurrent_first_callers(migrated_database: str) -> None:
+    # Built on first use: eight threads asking at once get the same document; Redis plays no part.
+    nothing_listens = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(make_settings(migrated_database, nothing_listens, redis_timeout_seconds=0.2))
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(lambda _: app.test_client().get("/api/v2/openapi.json"), range(8)))
+        assert {answer.status_code for answer in answers} == {200}
+        assert len({answer.data for answer in answers}) == 1
+        assert json.loads(answers[0].data) == json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    finally:
+        app.extensions["panel"].close()

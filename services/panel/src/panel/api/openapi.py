@@ -37,14 +37,15 @@ from panel import cache
 from panel.api import conditional, dumps
 from panel.api.operations import (
     ETAG,
+    IF_NONE_MATCH,
     NOT_MODIFIED,
     RETRY_AFTER,
     Header,
-    HeaderParameter,
     Operation,
     PathParameter,
     Reply,
     declare,
+    operation,
     problem,
 )
 from panel.api.schemas import OpenApiDocument, RefreshRequest, TokenRequest, Tokens
@@ -90,7 +91,7 @@ SIGN_IN_DOWN = problem(
     503, "Sign-in needs Redis, which is not answering; retry after Retry-After seconds", RETRY_AFTER
 )
 
-# Declarations of the /api/v2 views that live outside panel.api, by endpoint name.
+# Declarations of the /api/v2 views that live in panel.auth, by endpoint name.
 ELSEWHERE: dict[str, Operation] = {
     "auth_api.token": declare(
         "createToken",
@@ -124,17 +125,6 @@ ELSEWHERE: dict[str, Operation] = {
                 WWW_AUTHENTICATE,
             ),
             SIGN_IN_DOWN,
-        ],
-    ),
-    "api_v2_openapi.openapi_json": declare(
-        "getOpenApiDocument",
-        "This document",
-        tag="meta",
-        public=True,
-        parameters=[HeaderParameter("If-None-Match", "The ETag of a copy you have: 304 while it holds")],
-        replies=[
-            Reply(200, "The OpenAPI 3.1 document of API v2", OpenApiDocument, headers=(ETAG,)),
-            NOT_MODIFIED,
         ],
     ),
 }
@@ -209,10 +199,10 @@ def _routes(app: Flask) -> Iterable[_Route]:
                 f"but declared {sorted(declared_path)}"
             )
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            yield _Route(_openapi_path(rule), method.lower(), declared, roles)
+            yield _Route(openapi_path(rule), method.lower(), declared, roles)
 
 
-def _openapi_path(rule: Rule) -> str:
+def openapi_path(rule: Rule) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule.removeprefix(API_PREFIX))
 
 
@@ -325,6 +315,14 @@ _SERVED = "panel.openapi"
 
 
 @bp.get("/openapi.json")
+@operation(
+    "getOpenApiDocument",
+    "This document",
+    tag="meta",
+    public=True,
+    parameters=[IF_NONE_MATCH],
+    replies=[Reply(200, "This OpenAPI 3.1 document", OpenApiDocument, headers=(ETAG,)), NOT_MODIFIED],
+)
 def openapi_json() -> Response:
     served = current_app.extensions.get(_SERVED)
     if served is None:  # built on first use: a few milliseconds, once per process
