@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -23,13 +22,13 @@ import tempfile
 from pathlib import Path
 
 from bench_api import (
-    SECRET,
     WRK_SCRIPT,
     PostgresServer,
     RedisServer,
     Result,
     free_port,
     gunicorn,
+    panel_environment,
     seed,
     stop,
     wrk,
@@ -115,19 +114,7 @@ def main() -> int:
         auth = {"Authorization": f"Bearer {seed(database_url, redis_url)}"}
         script = work / "p95.lua"
         script.write_text(WRK_SCRIPT)
-        base_env = {
-            **os.environ,
-            "PANEL_ENV": "production",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": SECRET,
-            "JWT_SECRET": SECRET[::-1],
-            "LOG_LEVEL": "WARNING",
-            "CACHE_TTL_SECONDS": "3600",
-            "CHECK_INTERVAL_SECONDS": "0",
-            "METRICS_PORT": "0",
-            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 2)),
-        }
+        base_env = {**panel_environment(database_url, redis_url), "METRICS_PORT": "0"}
         urls: dict[str, str] = {}
         for label, pythonpath in (("before", str(before_path)), ("after", "")):
             port = free_port()
