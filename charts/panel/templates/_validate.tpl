@@ -112,7 +112,21 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- $errors = append $errors "worker.autoscaling.queueLength: the health exporter measures the queue; set healthcheck.enabled=true (and let Prometheus scrape it: metrics.serviceMonitor.enabled)" -}}
 {{- end -}}
 {{- if and $ka.enabled $queue.enabled (not $queue.queues) -}}
-{{- $errors = append $errors "worker.autoscaling.queueLength.queues: name at least one RQ queue (the exporter's rq.queues, e.g. panel)" -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength.queues: name at least one RQ queue (the exporter's rq.queues, e.g. panel-high and panel)" -}}
+{{- end -}}
+{{- if and $ka.enabled $queue.enabled $v.healthcheck.enabled -}}
+{{- /* The autoscaler reads what the exporter measures: a queue it does not watch has no metric, so the workers would never scale on it. */ -}}
+{{- $rq := $v.healthcheck.config.rq | default dict -}}
+{{- $measured := $rq.queues | default (list "panel-high" "panel") -}}
+{{- if eq (toString (dig "enabled" true $rq)) "false" -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength: the exporter's RQ check is off (healthcheck.config.rq.enabled=false), so no queue length is measured; turn it on or scale on CPU (queueLength.enabled=false)" -}}
+{{- else -}}
+{{- $unmeasured := $queue.queues -}}
+{{- range $measured }}{{ $unmeasured = without $unmeasured . }}{{ end -}}
+{{- with $unmeasured -}}
+{{- $errors = append $errors (printf "worker.autoscaling.queueLength.queues: %s not measured by the exporter (healthcheck.config.rq.queues: [%s]); add it there or remove it here" (join ", " .) (join ", " $measured)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq (include "panel.worker.autoscaler" .) "keda") $ka.metrics -}}
 {{- $errors = append $errors "worker.autoscaling.metrics: KEDA makes the workers' HPA from its triggers, so HPA metrics cannot be added; leave metrics empty or set queueLength.provider=hpa" -}}
