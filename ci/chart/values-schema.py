@@ -43,6 +43,7 @@ ENUMS = {
     "web.service.externalTrafficPolicy": ["", "Cluster", "Local"],
     "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
     "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
+    "notifications.smtp.security": ["starttls", "tls", "none"],
 }
 
 
@@ -52,6 +53,25 @@ def closed_list(properties: dict[str, Any], required: list[str] | None = None) -
     if required:
         item["required"] = required
     return {"type": "array", "items": item}
+
+
+CIDR = {"type": "string", "pattern": "^[0-9a-fA-F.:]+/[0-9]{1,3}$"}
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+
+def number(minimum: float, maximum: float | None = None, *, exclusive: bool = False) -> dict[str, Any]:
+    """A number in the app's bounds (services/panel/src/panel/settings.py); `exclusive`: above minimum."""
+    schema: dict[str, Any] = {"type": "number", "exclusiveMinimum" if exclusive else "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def integer(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
 
 
 OVERRIDES: dict[str, dict[str, Any]] = {
@@ -73,6 +93,33 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         },
         required=["name"],
     ),
+    # Panel settings with the bounds the app enforces (tests/chart/test_chart_app_settings.py compares them).
+    "config.dbPoolSize": integer(1),
+    "config.dbMaxOverflow": integer(0),
+    "config.trustedProxies": integer(0, 5),
+    "web.concurrency": integer(1),
+    "config.uiRefreshSeconds": number(0, 3600),
+    "notifications.failuresBeforeDown": integer(1, 1000),
+    "notifications.timeoutSeconds": number(0, 120, exclusive=True),
+    "notifications.smtp.host": {"type": "string", "pattern": "^[A-Za-z0-9.:-]*$"},
+    "notifications.smtp.port": PORT,
+    # An address, optionally with a display name; one header line.
+    "notifications.smtp.from": {"type": "string", "pattern": "^([^\\r\\n]*@[^\\r\\n]*)?$"},
+    "networkPolicy.notifications.smtp.cidrs": {"type": "array", "items": CIDR},
+    "networkPolicy.notifications.webhooks": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "url": {"type": "string", "pattern": "^https?://[^/?#]+"},
+                "cidrs": {"type": "array", "minItems": 1, "items": CIDR},
+                "ports": {"type": "array", "minItems": 1, "items": PORT},
+            },
+            # A receiver's URL, or where receivers are and on which ports (an empty list would allow all).
+            "anyOf": [{"required": ["url"]}, {"required": ["cidrs", "ports"]}],
+        },
+    },
     "ingress.extraTls": closed_list(
         {"hosts": {"type": "array", "items": {"type": "string"}}, "secretName": {"type": "string"}}
     ),

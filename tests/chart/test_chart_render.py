@@ -244,6 +244,35 @@ def test_a_workload_rolls_only_for_what_it_mounts(tools: Tools, template: str) -
         )
 
 
+# Notifications by mail with a password: what must be set for the password to be used at all.
+MAIL = (
+    "notifications.smtp.host=smtp.example.com",
+    "notifications.smtp.username=panel",
+    "notifications.smtp.from=panel@example.com",
+)
+
+
+@pytest.mark.parametrize("template", [WEB, WORKER, EXPORTER])
+def test_notification_secrets_roll_only_the_worker_which_sends(tools: Tools, template: str) -> None:
+    base = pod_annotations(tools, template, *MAIL, "secrets.notificationSmtp.password=ci-only-one")
+    changed = [
+        pod_annotations(tools, template, *MAIL, "secrets.notificationSmtp.password=ci-only-two"),
+        pod_annotations(
+            tools,
+            template,
+            *MAIL,
+            "secrets.notificationSmtp.password=ci-only-one",
+            "secrets.notificationWebhook.signingSecret=ci-only-signing",
+        ),
+    ]
+    for after in changed:
+        if template == WORKER:
+            assert after["checksum/secrets"] != base["checksum/secrets"]
+            assert after["checksum/config"] == base["checksum/config"]
+        else:
+            assert after == base
+
+
 def test_schema_rejects_typos_in_our_values(tools: Tools) -> None:
     result = subprocess.run(
         [

@@ -58,6 +58,27 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- $errors = append $errors "backup.smtp: username is set but no password; set secrets.smtp.password or secrets.smtp.existingSecret (key password)" -}}
 {{- end -}}
 {{- end -}}
+{{- $notify := $v.notifications.smtp -}}
+{{- $notifyPassword := include "panel.secret.enabled" (dict "ctx" . "credential" "notificationSmtp") -}}
+{{- if and $notify.host (not $notify.from) -}}
+{{- $errors = append $errors "notifications.smtp: set notifications.smtp.from, the sender address (e.g. panel@example.com); mail servers refuse the app's default panel@localhost" -}}
+{{- end -}}
+{{- if and (or $notify.username $notifyPassword) (not $notify.host) -}}
+{{- $errors = append $errors "notifications.smtp: a username or password without notifications.smtp.host is never used; set the host (the mail server) or remove them" -}}
+{{- else if and $notify.username (not $notifyPassword) -}}
+{{- $errors = append $errors "notifications.smtp: username is set but no password; set secrets.notificationSmtp.password or secrets.notificationSmtp.existingSecret (key password)" -}}
+{{- else if and $notifyPassword (not $notify.username) -}}
+{{- $errors = append $errors "secrets.notificationSmtp: the worker only logs in with notifications.smtp.username; set it, or remove the password" -}}
+{{- end -}}
+{{- range $i, $hook := $v.networkPolicy.notifications.webhooks -}}
+{{- if $hook.url -}}
+{{- $host := (include "panel.np.urlServer" $hook.url | fromYaml).host -}}
+{{- if and (eq (include "panel.np.hostPeer" $host) "cidrs") (not $hook.cidrs) -}}
+{{- /* A rule without peers would allow every address: ask where the host is instead. */ -}}
+{{- $errors = append $errors (printf "networkPolicy.notifications.webhooks[%d]: %s is not an in-cluster Service name, and NetworkPolicies cannot name hosts; add cidrs where it is (e.g. [203.0.113.0/24])" $i $host) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- $oauth := $v.secrets.oauth -}}
 {{- if and (eq $oauth.provider "google") (not $oauth.existingSecret) (not (and $oauth.googleClientId $oauth.googleClientSecret)) -}}
 {{- $errors = append $errors "secrets.oauth: provider google needs googleClientId and googleClientSecret, or an existingSecret (keys google-client-id, google-client-secret)" -}}

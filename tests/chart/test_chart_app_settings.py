@@ -1,0 +1,227 @@
+"""The chart's contract with the settings the services read (services/panel/src/panel/settings.py and
+services/healthcheck/src/panel_health/settings.py):
+
+- every key the chart puts into the app's ConfigMap is a setting the panel reads (a misspelt key would be
+  ignored without a word);
+- the panel accepts what every scenario renders for each panel-image container: the ConfigMap, the plain
+  environment and the `*_FILE` secrets it mounts, read from the rendered Secrets (its settings refuse a bad
+  number, a bad choice or an unreadable file with exit 2, so a pod would crash-loop);
+- the exporter accepts the configuration file and environment every scenario renders for it;
+- the schema's bounds and choices for panel settings are the panel's own, so `helm install` refuses what
+  the pod would refuse at start.
+"""
+
+from __future__ import annotations
+
+import json
+import typing
+from pathlib import Path
+from typing import Any
+
+import annotated_types
+import pytest
+import yaml
+from chart_support import CHART_DIR, SCENARIOS, documents, pod_specs
+from panel.settings import Settings, load_settings
+from panel_health.settings import load_settings as load_health_settings
+
+pytestmark = pytest.mark.timeout(600)
+
+SECRETS_DIR = "/var/run/secrets/panel/"
+# Read by prometheus_client in the panel's processes, not by its Settings.
+NOT_PANEL_SETTINGS = {"PROMETHEUS_MULTIPROC_DIR"}
+# Stand-ins for keys of Secrets the scenarios name as `existingSecret` (not rendered, so unknown here).
+EXISTING_SECRET_VALUES = {
+    "DATABASE_URL": "postgresql://panel:ci-only@db.internal:5432/panel",
+    "REDIS_URL": "rediss://:ci-only@redis.internal:6380/0",
+}
+EXISTING_SECRET_DEFAULT = "ci-only-existing-secret-0123456789abcdef"
+
+# Panel settings the chart renders from a value -> that value's path in values.yaml. Every numeric or
+# enumerated setting the chart renders must be listed (test_every_rendered_bounded_setting_is_mapped).
+VALUE_OF_SETTING = {
+    "PANEL_ENV": "config.environment",
+    "LOG_LEVEL": "config.logLevel",
+    "DB_POOL_SIZE": "config.dbPoolSize",
+    "DB_MAX_OVERFLOW": "config.dbMaxOverflow",
+    "TRUSTED_PROXIES": "config.trustedProxies",
+    "METRICS_PORT": "metrics.port",
+    "WEB_CONCURRENCY": "web.concurrency",
+    "UI_REFRESH_SECONDS": "config.uiRefreshSeconds",
+    "NOTIFY_FAILURES_BEFORE_DOWN": "notifications.failuresBeforeDown",
+    "NOTIFY_TIMEOUT_SECONDS": "notifications.timeoutSeconds",
+    "NOTIFY_SMTP_PORT": "notifications.smtp.port",
+    "NOTIFY_SMTP_SECURITY": "notifications.smtp.security",
+}
+
+
+def rendered_docs(rendered: dict[str, str], scenario: str) -> list[dict[str, Any]]:
+    return documents(rendered[scenario])
+
+
+def by_kind_and_name(docs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(doc["kind"], doc["metadata"]["name"]): doc for doc in docs}
+
+
+def panel_containers(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(description, container, pod spec) of every container running the panel image."""
+    found = []
+    for doc in docs:
+        for where, pod in pod_specs(doc):
+            for container in pod.get("initContainers", []) + pod.get("containers", []):
+                if "panel-project/panel" in container.get("image", ""):
+                    found.append((f"{where}/{container['name']}", container, pod))
+    return found
+
+
+def secret_value(
+    objects: dict[tuple[str, str], dict[str, Any]], pod: dict[str, Any], container: dict[str, Any], path: str
+) -> str:
+    """The content of a mounted secret file, from the rendered Secret behind the mount."""
+    mount = next(m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/"))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    key = path.removeprefix(mount["mountPath"] + "/")
+    secret = objects.get(("Secret", volume["secret"]["secretName"]))
+    if secret is None:  # an existingSecret: not rendered
+        name = Path(path).name
+        env = next(e["name"] for e in container["env"] if e.get("value") == path).removesuffix("_FILE")
+        return EXISTING_SECRET_VALUES.get(env, EXISTING_SECRET_DEFAULT if name else "")
+    data = secret.get("stringData", {})
+    assert key in data, f"{path}: Secret {volume['secret']['secretName']} has no key {key!r}"
+    return str(data[key])
+
+
+def container_environment(
+    objects: dict[tuple[str, str], dict[str, Any]],
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    files: Path,
+) -> dict[str, str]:
+    """What the container's process sees: ConfigMaps from envFrom, then env (secret files written out)."""
+    environ: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            environ.update(objects[("ConfigMap", source["configMapRef"]["name"])]["data"])
+    for variable in container.get("env", []):
+        if "value" not in variable:
+            continue  # valueFrom: filled in by Kubernetes
+        value = str(variable["value"])
+        if variable["name"].endswith("_FILE") and value.startswith(SECRETS_DIR):
+            local = files / value.removeprefix(SECRETS_DIR)
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(secret_value(objects, pod, container, value))
+            value = str(local)
+        environ[variable["name"]] = value
+    return environ
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_configmap_key_is_a_panel_setting(rendered: dict[str, str], scenario: str) -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    docs = rendered_docs(rendered, scenario)
+    [config] = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-config")]
+    unknown = sorted(set(config["data"]) - settings - NOT_PANEL_SETTINGS)
+    assert not unknown, f"{scenario}: the panel reads no setting {unknown}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_panel_accepts_what_the_chart_renders(
+    rendered: dict[str, str], scenario: str, tmp_path: Path
+) -> None:
+    docs = rendered_docs(rendered, scenario)
+    objects = by_kind_and_name(docs)
+    containers = panel_containers(docs)
+    assert containers, f"{scenario}: no panel container"
+    for where, container, pod in containers:
+        environ = container_environment(objects, pod, container, tmp_path / where.replace("/", "_"))
+        load_settings(environ)  # raises SettingsError, one line per problem
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_exporter_accepts_what_the_chart_renders(
+    rendered: dict[str, str], scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = rendered_docs(rendered, scenario)
+    objects = by_kind_and_name(docs)
+    exporters = [
+        (container, pod)
+        for doc in docs
+        for _, pod in pod_specs(doc)
+        for container in pod.get("containers", [])
+        if container["name"] == "healthcheck"
+    ]
+    for container, pod in exporters:
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "healthcheck-config")
+        volume = next(v for v in pod["volumes"] if v["name"] == "healthcheck-config")
+        config = objects[("ConfigMap", volume["configMap"]["name"])]["data"]["config.yaml"]
+        environ = container_environment(objects, pod, container, tmp_path / "secrets")
+        path = environ.pop("PANEL_HEALTH_CONFIG")
+        assert path == f"{mount['mountPath']}/config.yaml"
+        (tmp_path / "config.yaml").write_text(config)
+        for name, value in environ.items():
+            monkeypatch.setenv(name, value)
+        load_health_settings(tmp_path / "config.yaml")  # raises ConfigError, one line per problem
+
+
+def schema_at(path: str) -> dict[str, Any]:
+    node: dict[str, Any] = json.loads((CHART_DIR / "values.schema.json").read_text())
+    for key in path.split("."):
+        node = node["properties"][key]
+    return node
+
+
+def app_constraints(setting: str) -> dict[str, Any]:
+    """The JSON-schema form of a panel setting's type and bounds."""
+    field = Settings.model_fields[setting.lower()]
+    if typing.get_origin(field.annotation) is typing.Literal:
+        return {"enum": sorted(typing.get_args(field.annotation))}
+    constraints: dict[str, Any] = {"type": "integer" if field.annotation is int else "number"}
+    for rule in field.metadata:
+        if isinstance(rule, annotated_types.Ge):
+            constraints["minimum"] = rule.ge
+        elif isinstance(rule, annotated_types.Gt):
+            constraints["exclusiveMinimum"] = rule.gt
+        elif isinstance(rule, annotated_types.Le):
+            constraints["maximum"] = rule.le
+        elif isinstance(rule, annotated_types.Lt):
+            constraints["exclusiveMaximum"] = rule.lt
+    return constraints
+
+
+def schema_constraints(path: str, like: dict[str, Any]) -> dict[str, Any]:
+    node = schema_at(path)
+    if "enum" in like:
+        return {"enum": sorted(node.get("enum", []))}
+    return {key: node.get(key) for key in like}
+
+
+@pytest.mark.parametrize("setting", sorted(VALUE_OF_SETTING))
+def test_the_schema_allows_exactly_what_the_panel_allows(setting: str) -> None:
+    app = app_constraints(setting)
+    assert schema_constraints(VALUE_OF_SETTING[setting], app) == app, (
+        f"{VALUE_OF_SETTING[setting]} ({setting}): the schema's bounds differ from the panel's"
+    )
+
+
+def test_every_rendered_bounded_setting_is_mapped(rendered: dict[str, str]) -> None:
+    rendered_settings: set[str] = set()
+    for scenario in SCENARIOS:
+        docs = rendered_docs(rendered, scenario)
+        objects = by_kind_and_name(docs)
+        for _, container, _ in panel_containers(docs):
+            for source in container.get("envFrom", []):
+                if "configMapRef" in source:
+                    rendered_settings |= set(objects[("ConfigMap", source["configMapRef"]["name"])]["data"])
+            rendered_settings |= {v["name"] for v in container.get("env", []) if "value" in v}
+    # config.extra and extraEnv are the user's own and not schema-checked.
+    user_given = set(
+        yaml.safe_load((CHART_DIR / "ci" / "everything-values.yaml").read_text())["config"]["extra"]
+    )
+    bounded = {
+        name
+        for name in rendered_settings - user_given
+        if name.lower() in Settings.model_fields and set(app_constraints(name)) - {"type"}
+    }
+    assert bounded <= set(VALUE_OF_SETTING), (
+        f"map these to their values: {sorted(bounded - set(VALUE_OF_SETTING))}"
+    )
