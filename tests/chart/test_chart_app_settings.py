@@ -24,6 +24,7 @@ import yaml
 from chart_support import CHART_DIR, SCENARIOS, documents, pod_specs
 from panel.settings import Settings, load_settings
 from panel_health.settings import load_settings as load_health_settings
+from pydantic import TypeAdapter
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -47,6 +48,13 @@ VALUE_OF_SETTING = {
     "TRUSTED_PROXIES": "config.trustedProxies",
     "METRICS_PORT": "metrics.port",
     "WEB_CONCURRENCY": "web.concurrency",
+    "REDIS_TIMEOUT_SECONDS": "config.redisTimeoutSeconds",
+    "REDIS_BREAKER_SECONDS": "config.redisBreakerSeconds",
+    "CHECK_CONCURRENCY": "config.checks.concurrency",
+    "CHECK_HISTORY_DAYS": "config.checks.historyDays",
+    "LOGIN_ADDRESS_LIMIT": "config.login.addressLimit",
+    "LOGIN_USER_FREE_FAILURES": "config.login.userFreeFailures",
+    "LOGIN_USER_MAX_DELAY_SECONDS": "config.login.userMaxDelaySeconds",
     "UI_REFRESH_SECONDS": "config.uiRefreshSeconds",
     "NOTIFY_FAILURES_BEFORE_DOWN": "notifications.failuresBeforeDown",
     "NOTIFY_TIMEOUT_SECONDS": "notifications.timeoutSeconds",
@@ -225,3 +233,32 @@ def test_every_rendered_bounded_setting_is_mapped(rendered: dict[str, str]) -> N
     assert bounded <= set(VALUE_OF_SETTING), (
         f"map these to their values: {sorted(bounded - set(VALUE_OF_SETTING))}"
     )
+
+
+# Where the chart's default deliberately differs from the panel's, and why.
+CHART_DEFAULTS_OF_ITS_OWN = {
+    "PANEL_ENV": "production: the panel then refuses development secrets",
+    "TRUSTED_PROXIES": "1: the chart puts an ingress controller in front of web",
+}
+
+
+@pytest.mark.parametrize("setting", sorted(VALUE_OF_SETTING))
+def test_chart_defaults_are_the_panels_unless_it_says_why(rendered: dict[str, str], setting: str) -> None:
+    docs = rendered_docs(rendered, "defaults")
+    objects = by_kind_and_name(docs)
+    [(_, web, _)] = [c for c in panel_containers(docs) if c[0].endswith("-web/web")]
+    environ = {v["name"]: v["value"] for v in web["env"] if "value" in v}
+    environ.update(objects[("ConfigMap", "panel-config")]["data"])
+    if setting not in environ:  # rendered only with other values (e.g. the SMTP port with a host)
+        node: Any = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+        for key in VALUE_OF_SETTING[setting].split("."):
+            node = node[key]
+        environ[setting] = str(node)
+    field = Settings.model_fields[setting.lower()]
+    value = TypeAdapter(field.annotation).validate_python(environ[setting])
+    if setting in CHART_DEFAULTS_OF_ITS_OWN:
+        assert value != field.default, f"{setting}: now the panel's default; drop it from the exceptions"
+    else:
+        assert value == field.default, (
+            f"{VALUE_OF_SETTING[setting]}: {value!r}, the panel's default is {field.default!r}"
+        )

@@ -36,6 +36,24 @@ REFUSED: dict[str, tuple[list[str], str]] = {
     ),
     "resources-limit-typo": (["web.resources.limit.cpu=1"], "limit"),
     "resources-of-a-bundled-image": (["redis.resources.request.memory=1Gi"], "request"),
+    # Panel settings beyond the panel's own bounds (it would exit 2 at start).
+    "check-concurrency-above-the-panels-limit": (
+        ["config.checks.concurrency=5001"],
+        "/config/checks/concurrency",
+    ),
+    "redis-timeout-zero": (["config.redisTimeoutSeconds=0"], "/config/redisTimeoutSeconds"),
+    "proxy-network-not-an-address": (
+        ["config.trustedProxyNetworks={ingress-nginx}"],
+        "/config/trustedProxyNetworks/0",
+    ),
+    "smtp-security-unknown": (["notifications.smtp.security=ssl"], "/notifications/smtp/security"),
+    "notification-timeout-zero": (["notifications.timeoutSeconds=0"], "/notifications/timeoutSeconds"),
+    "flap-threshold-zero": (["notifications.failuresBeforeDown=0"], "/notifications/failuresBeforeDown"),
+    # A webhook rule without ports would open every port.
+    "webhook-egress-without-ports": (
+        ["networkPolicy.notifications.webhooks[0].cidrs={10.0.0.0/8}"],
+        "/networkPolicy/notifications/webhooks/0",
+    ),
 }
 
 

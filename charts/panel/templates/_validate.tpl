@@ -58,6 +58,12 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- $errors = append $errors "backup.smtp: username is set but no password; set secrets.smtp.password or secrets.smtp.existingSecret (key password)" -}}
 {{- end -}}
 {{- end -}}
+{{- $c := $v.config -}}
+{{- if and (eq (int $c.trustedProxies) 0) (or $v.ingress.enabled $v.httpRoute.enabled) -}}
+{{- $errors = append $errors (printf "config.trustedProxies: 0, but web is behind %s: every client would look like the proxy, and %v failed sign-ins from anyone would lock out everyone (config.login.addressLimit); set 1, or the number of proxies in front of web" (ternary "the ingress (ingress.enabled)" "a Gateway (httpRoute.enabled)" $v.ingress.enabled) $c.login.addressLimit) -}}
+{{- else if and (eq (int $c.trustedProxies) 0) $c.trustedProxyNetworks -}}
+{{- $errors = append $errors "config.trustedProxyNetworks: unused while config.trustedProxies is 0 (no proxy in front of web); set the number of proxies or remove the networks" -}}
+{{- end -}}
 {{- $notify := $v.notifications.smtp -}}
 {{- $notifyPassword := include "panel.secret.enabled" (dict "ctx" . "credential" "notificationSmtp") -}}
 {{- if and $notify.host (not $notify.from) -}}
