@@ -77,6 +77,11 @@ def integer(minimum: int, maximum: int | None = None) -> dict[str, Any]:
 OVERRIDES: dict[str, dict[str, Any]] = {
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
     "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
+    # Anchors are appended: no fragment of its own.
+    "healthcheck.prometheusRule.runbookBaseUrl": {
+        "type": "string",
+        "pattern": "^(https?://[^/?#\\s]+[^#\\s]*)?$",
+    },
     "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
     "web.service.nodePorts.http": {"type": "integer", "minimum": 0, "maximum": 65535},
     "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},

@@ -49,6 +49,11 @@ REFUSED: dict[str, tuple[list[str], str]] = {
     "smtp-security-unknown": (["notifications.smtp.security=ssl"], "/notifications/smtp/security"),
     "notification-timeout-zero": (["notifications.timeoutSeconds=0"], "/notifications/timeoutSeconds"),
     "flap-threshold-zero": (["notifications.failuresBeforeDown=0"], "/notifications/failuresBeforeDown"),
+    # The chart appends each alert's anchor.
+    "runbook-url-with-a-fragment": (
+        ["healthcheck.prometheusRule.runbookBaseUrl=https://wiki.example.com/panel#runbooks"],
+        "/healthcheck/prometheusRule/runbookBaseUrl",
+    ),
     # A webhook rule without ports would open every port.
     "webhook-egress-without-ports": (
         ["networkPolicy.notifications.webhooks[0].cidrs={10.0.0.0/8}"],
