@@ -44,6 +44,7 @@ ENUMS = {
     "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
     "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
     "notifications.smtp.security": ["starttls", "tls", "none"],
+    "config.oidcDefaultRole": ["viewer", "operator", "admin"],
 }
 
 
@@ -103,14 +104,21 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "config.dbMaxOverflow": integer(0),
     "config.trustedProxies": integer(0, 5),
     "web.concurrency": integer(1),
+    "web.threads": integer(1),
     "config.trustedProxyNetworks": {
         "type": "array",
         "items": {"type": "string", "pattern": "^[0-9a-fA-F.:]+(/[0-9]{1,3})?$"},
     },
     "config.redisTimeoutSeconds": number(0, 30, exclusive=True),
     "config.redisBreakerSeconds": number(0, 300),
+    "config.tokens.accessTtlSeconds": integer(30),
+    "config.tokens.refreshTtlSeconds": integer(60),
+    "config.checks.intervalSeconds": integer(0),
+    "config.checks.timeoutSeconds": number(0, exclusive=True),
     "config.checks.concurrency": integer(1, 5000),
     "config.checks.historyDays": integer(1),
+    "config.login.rateLimit": integer(1),
+    "config.login.rateWindowSeconds": integer(1),
     "config.login.addressLimit": integer(1),
     "config.login.userFreeFailures": integer(0),
     "config.login.userMaxDelaySeconds": integer(1),

@@ -46,6 +46,8 @@ REFUSED: dict[str, tuple[list[str], str]] = {
         ["config.trustedProxyNetworks={ingress-nginx}"],
         "/config/trustedProxyNetworks/0",
     ),
+    "sso-role-unknown": (["config.oidcDefaultRole=owner"], "/config/oidcDefaultRole"),
+    "access-token-too-short": (["config.tokens.accessTtlSeconds=10"], "/config/tokens/accessTtlSeconds"),
     "smtp-security-unknown": (["notifications.smtp.security=ssl"], "/notifications/smtp/security"),
     "notification-timeout-zero": (["notifications.timeoutSeconds=0"], "/notifications/timeoutSeconds"),
     "flap-threshold-zero": (["notifications.failuresBeforeDown=0"], "/notifications/failuresBeforeDown"),

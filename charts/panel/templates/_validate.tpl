@@ -64,6 +64,9 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- else if and (eq (int $c.trustedProxies) 0) $c.trustedProxyNetworks -}}
 {{- $errors = append $errors "config.trustedProxyNetworks: unused while config.trustedProxies is 0 (no proxy in front of web); set the number of proxies or remove the networks" -}}
 {{- end -}}
+{{- if and $v.worker.enabled (ge (float64 $c.checks.timeoutSeconds) (float64 $v.worker.terminationGracePeriodSeconds)) -}}
+{{- $errors = append $errors (printf "config.checks.timeoutSeconds: %v is not below worker.terminationGracePeriodSeconds (%v), so a stopping worker would be killed mid-probe; shorten the timeout or lengthen the grace period" $c.checks.timeoutSeconds $v.worker.terminationGracePeriodSeconds) -}}
+{{- end -}}
 {{- $notify := $v.notifications.smtp -}}
 {{- $notifyPassword := include "panel.secret.enabled" (dict "ctx" . "credential" "notificationSmtp") -}}
 {{- if and $notify.host (not $notify.from) -}}
