@@ -44,6 +44,7 @@ ENUMS = {
     "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
     "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
     "notifications.smtp.security": ["starttls", "tls", "none"],
+    "backup.smtp.security": ["starttls", "tls", "none"],
     "config.oidcDefaultRole": ["viewer", "operator", "admin"],
 }
 
@@ -130,6 +131,13 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     # An address, optionally with a display name; one header line.
     "notifications.smtp.from": {"type": "string", "pattern": "^([^\\r\\n]*@[^\\r\\n]*)?$"},
     "networkPolicy.notifications.smtp.cidrs": {"type": "array", "items": CIDR},
+    "networkPolicy.s3.ports": {"type": "array", "items": PORT},
+    "networkPolicy.smtp.ports": {"type": "array", "items": PORT},
+    "backup.smtp.port": PORT,
+    "backup.retention.last": integer(0),
+    "backup.retention.daily": integer(0),
+    "backup.retention.weekly": integer(0),
+    "backup.retention.monthly": integer(0),
     "networkPolicy.notifications.webhooks": {
         "type": "array",
         "items": {

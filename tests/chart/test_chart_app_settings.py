@@ -1,12 +1,13 @@
-"""The chart's contract with the settings the services read (services/panel/src/panel/settings.py and
-services/healthcheck/src/panel_health/settings.py):
+"""The chart's contract with the settings the services read (services/panel/src/panel/settings.py,
+services/healthcheck/src/panel_health/settings.py, services/backup/src/panel_backup/settings.py):
 
 - every key the chart puts into the app's ConfigMap is a setting the panel reads (a misspelt key would be
   ignored without a word);
 - the panel accepts what every scenario renders for each panel-image container: the ConfigMap, the plain
   environment and the `*_FILE` secrets it mounts, read from the rendered Secrets (its settings refuse a bad
   number, a bad choice or an unreadable file with exit 2, so a pod would crash-loop);
-- the exporter accepts the configuration file and environment every scenario renders for it;
+- the exporter accepts the configuration file and environment every scenario renders for it, and every
+  backup container its environment and secret files (each `BACKUP_*` variable being one it reads);
 - the schema's bounds and choices for panel settings are the panel's own, so `helm install` refuses what
   the pod would refuse at start.
 """
@@ -14,6 +15,7 @@ services/healthcheck/src/panel_health/settings.py):
 from __future__ import annotations
 
 import json
+import os
 import typing
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ import pytest
 import yaml
 from chart_support import CHART_DIR, SCENARIOS, documents, pod_specs
 from panel.settings import Settings, load_settings
+from panel_backup.settings import Settings as BackupSettings
+from panel_backup.settings import load_settings as load_backup_settings
 from panel_health.settings import load_settings as load_health_settings
 from pydantic import TypeAdapter
 
@@ -270,3 +274,55 @@ def test_chart_defaults_are_the_panels_unless_it_says_why(rendered: dict[str, st
         assert value == field.default, (
             f"{VALUE_OF_SETTING[setting]}: {value!r}, the panel's default is {field.default!r}"
         )
+
+
+def backup_variables() -> set[str]:
+    """The environment variables panel-backup reads (each field's first alias)."""
+    names = set()
+    for field in BackupSettings.model_fields.values():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        if choices:
+            names.add(str(choices[0]))
+    return names
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_backups_accept_what_the_chart_renders(
+    rendered: dict[str, str], scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = rendered_docs(rendered, scenario)
+    objects = by_kind_and_name(docs)
+    backups = [
+        (where, container, pod)
+        for doc in docs
+        if doc["kind"] == "CronJob"
+        for where, pod in pod_specs(doc)
+        for container in pod["containers"]
+        if container["name"] == "backup"
+    ]
+    if not backups:
+        pytest.skip(f"{scenario}: no backups")
+    known = backup_variables()
+    for where, container, pod in backups:
+        environ = container_environment(objects, pod, container, tmp_path / where.replace("/", "_"))
+        unknown = sorted(
+            n for n in environ if n.startswith("BACKUP_") and not {n, n.removesuffix("_FILE")} & known
+        )
+        assert not unknown, f"{where}: panel-backup reads no {unknown}"
+        with monkeypatch.context() as patch:
+            for name in list(os.environ):
+                if name.startswith(("BACKUP_", "AWS_")) or name == "DATABASE_URL":
+                    patch.delenv(name)
+            for name, value in environ.items():
+                patch.setenv(name, value)
+            load_backup_settings()  # raises ConfigError, one line per problem
+
+
+def test_backup_values_match_what_panel_backup_allows() -> None:
+    security = BackupSettings.model_fields["smtp_security"].annotation
+    assert sorted(schema_at("backup.smtp.security")["enum"]) == sorted(typing.get_args(security))
+    values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())["backup"]
+    for rule, default in values["retention"].items():
+        assert default == BackupSettings.model_fields[f"keep_{rule}"].default, f"backup.retention.{rule}"
+    assert values["smtp"]["port"] == BackupSettings.model_fields["smtp_port"].default

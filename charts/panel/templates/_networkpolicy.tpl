@@ -106,7 +106,8 @@ cidrs
 panel.np.url: egress rule to the server of a URL, derived from the URL itself (port: panel.np.urlServer).
 An in-cluster Service name (`<name>.<namespace>.svc[.<cluster domain>]`) becomes a namespace selector
 (ipBlock rules do not reliably match pod addresses); a bare `<name>` means this namespace; anything else
-is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
+is reached through `cidrs`; `ports`, when given, replace the URL's port. Pass (dict "url" "https://..."
+"cidrs" list), optionally "ports" list.
 */}}
 {{- define "panel.np.url" -}}
 {{- $server := include "panel.np.urlServer" .url | fromYaml -}}
@@ -124,7 +125,9 @@ is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
     {{- end }}
     {{- end }}
   ports:
-    - {protocol: TCP, port: {{ $server.port }}}
+    {{- range (.ports | default (list $server.port)) }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
 {{- end -}}
 
 {{/*
@@ -143,6 +146,16 @@ load balancer inside the cluster may hand the connection straight to them). Empt
 {{- end -}}
 
 {{/*
+panel.np.smtp: egress rule to a mail server, from its host and port as panel.np.url does for a URL.
+Pass (dict "host" "smtp.example.com" "port" 587 "cidrs" list), optionally "ports" list.
+*/}}
+{{- define "panel.np.smtp" -}}
+{{- /* An IPv6 address needs brackets to be a URL host. */ -}}
+{{- $host := ternary (printf "[%s]" .host) .host (contains ":" .host) -}}
+{{- include "panel.np.url" (dict "url" (printf "smtp://%s:%d" $host (.port | int)) "cidrs" .cidrs "ports" .ports) -}}
+{{- end -}}
+
+{{/*
 panel.np.notifications: the worker's egress for the notifications it sends: the mail server of
 notifications.smtp (host and port as with panel.np.url, other hosts through
 networkPolicy.notifications.smtp.cidrs), and each of networkPolicy.notifications.webhooks, `{url}` (and
@@ -152,9 +165,7 @@ its `cidrs` for a host outside the cluster) or `{cidrs, ports}`. Empty without e
 {{- $np := .Values.networkPolicy.notifications -}}
 {{- $smtp := .Values.notifications.smtp -}}
 {{- with $smtp.host }}
-{{- /* An IPv6 address needs brackets to be a URL host. */}}
-{{- $host := ternary (printf "[%s]" .) . (contains ":" .) }}
-{{ include "panel.np.url" (dict "url" (printf "smtp://%s:%d" $host ($smtp.port | int)) "cidrs" $np.smtp.cidrs) }}
+{{ include "panel.np.smtp" (dict "host" . "port" $smtp.port "cidrs" $np.smtp.cidrs) }}
 {{- end }}
 {{- range $np.webhooks }}
 {{- if .url }}

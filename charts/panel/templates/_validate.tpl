@@ -54,6 +54,10 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if not (regexMatch "^(s3|file)://" $v.backup.target) -}}
 {{- $errors = append $errors (printf "backup.target: %q is neither s3://bucket/prefix nor file:///path" $v.backup.target) -}}
 {{- end -}}
+{{- $keep := $v.backup.retention -}}
+{{- if not (or $keep.last $keep.daily $keep.weekly $keep.monthly) -}}
+{{- $errors = append $errors "backup.retention: every rule is 0, so prune would keep nothing (the backups refuse to run); keep at least one above 0, e.g. backup.retention.daily=7" -}}
+{{- end -}}
 {{- if and $v.backup.smtp.username (not (include "panel.secret.enabled" (dict "ctx" . "credential" "smtp"))) -}}
 {{- $errors = append $errors "backup.smtp: username is set but no password; set secrets.smtp.password or secrets.smtp.existingSecret (key password)" -}}
 {{- end -}}
