@@ -131,6 +131,16 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     # An address, optionally with a display name; one header line.
     "notifications.smtp.from": {"type": "string", "pattern": "^([^\\r\\n]*@[^\\r\\n]*)?$"},
     "networkPolicy.notifications.smtp.cidrs": {"type": "array", "items": CIDR},
+    # The load test's SLO gate, in panel_loadtest.settings.Thresholds' bounds.
+    "loadtest.thresholds.maxAvgMs": number(0, exclusive=True),
+    "loadtest.thresholds.maxP95Ms": number(0, exclusive=True),
+    "loadtest.thresholds.maxP99Ms": number(0, exclusive=True),
+    "loadtest.thresholds.maxErrorRate": number(0, 1),
+    "loadtest.thresholds.minRps": number(0),
+    "loadtest.thresholds.minRpsUsers": {"type": "integer", "exclusiveMinimum": 0},
+    "loadtest.thresholds.stressMinUsers": integer(0),
+    "loadtest.thresholds.maxRequestMs": number(0, exclusive=True),
+    "loadtest.thresholds.maxSuccessGapS": number(0),
     "networkPolicy.s3.ports": {"type": "array", "items": PORT},
     "networkPolicy.smtp.ports": {"type": "array", "items": PORT},
     "backup.smtp.port": PORT,

@@ -28,7 +28,9 @@ from panel.settings import Settings, load_settings
 from panel_backup.settings import Settings as BackupSettings
 from panel_backup.settings import load_settings as load_backup_settings
 from panel_health.settings import load_settings as load_health_settings
+from panel_loadtest.settings import LoadTestSettings, Thresholds
 from pydantic import TypeAdapter
+from pydantic.fields import FieldInfo
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -192,7 +194,11 @@ def schema_at(path: str) -> dict[str, Any]:
 
 def app_constraints(setting: str) -> dict[str, Any]:
     """The JSON-schema form of a panel setting's type and bounds."""
-    field = Settings.model_fields[setting.lower()]
+    return field_constraints(Settings.model_fields[setting.lower()])
+
+
+def field_constraints(field: FieldInfo) -> dict[str, Any]:
+    """The JSON-schema form of a pydantic field's type and bounds."""
     if typing.get_origin(field.annotation) is typing.Literal:
         return {"enum": sorted(typing.get_args(field.annotation))}
     constraints: dict[str, Any] = {"type": "integer" if field.annotation is int else "number"}
@@ -246,6 +252,9 @@ def test_every_rendered_bounded_setting_is_mapped(rendered: dict[str, str]) -> N
         f"map these to their values: {sorted(bounded - set(VALUE_OF_SETTING))}"
     )
 
+
+# Read by the load test's runner (panel_loadtest.cli), not by its settings objects.
+RUNNER_VARIABLES = {"LOADTEST_EXPECT_WORKERS", "LOADTEST_MASTER_HOST", "LOADTEST_LOCUSTFILE"}
 
 # Where the chart's default deliberately differs from the panel's, and why.
 CHART_DEFAULTS_OF_ITS_OWN = {
@@ -326,3 +335,59 @@ def test_backup_values_match_what_panel_backup_allows() -> None:
     for rule, default in values["retention"].items():
         assert default == BackupSettings.model_fields[f"keep_{rule}"].default, f"backup.retention.{rule}"
     assert values["smtp"]["port"] == BackupSettings.model_fields["smtp_port"].default
+
+
+def camel(snake: str) -> str:
+    first, *rest = snake.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+@pytest.mark.parametrize("name", sorted(Thresholds.model_fields))
+def test_load_test_thresholds_are_the_load_tests_own(name: str) -> None:
+    field = Thresholds.model_fields[name]
+    path = f"loadtest.thresholds.{camel(name)}"
+    constraints = field_constraints(field)
+    assert schema_constraints(path, constraints) == constraints, (
+        f"{path}: bounds differ from Thresholds.{name}"
+    )
+    node: Any = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    for key in path.split("."):
+        node = node[key]
+    assert node == field.default, f"{path}: {node}, the load test's default is {field.default}"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_load_test_accepts_what_the_chart_renders(
+    rendered: dict[str, str], scenario: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = rendered_docs(rendered, scenario)
+    objects = by_kind_and_name(docs)
+    pods = [
+        (where, container, pod)
+        for doc in docs
+        for where, pod in pod_specs(doc)
+        for container in pod["containers"]
+        if container["name"] == "locust"
+    ]
+    if not pods:
+        pytest.skip(f"{scenario}: no load test")
+    for where, container, pod in pods:
+        environ = container_environment(objects, pod, container, tmp_path / where.replace("/", "_"))
+        unknown = sorted(
+            n
+            for n in environ
+            if n.startswith("LOADTEST_")
+            and n.removeprefix("LOADTEST_").lower()
+            not in {*LoadTestSettings.model_fields, *Thresholds.model_fields}
+            and n not in RUNNER_VARIABLES
+        )
+        assert not unknown, f"{where}: the load test reads no {unknown}"
+        with monkeypatch.context() as patch:
+            for name in list(os.environ):
+                if name.startswith("LOADTEST_") or name == "PANEL_URL":
+                    patch.delenv(name)
+            for name, value in environ.items():
+                patch.setenv(name, value)
+            settings = LoadTestSettings()
+            settings.admin_password()  # the mounted secret is readable
+            Thresholds()
