@@ -4,7 +4,9 @@ charts/panel/templates/_timezones.tpl (the IANA time zone names `panel.validate`
 
 Our own objects are closed (`additionalProperties: false`: a typo such as `web.replicaCont` fails the
 install); Kubernetes objects passed through verbatim (resources, probes, affinity, ...) stay open because
-the API server validates them. Enumerations and patterns are listed below.
+the API server validates them. Enumerations and patterns are listed below. `healthcheck.config` is the
+exporter's own settings file, so its schema is the exporter's settings model
+(panel_health.settings.HealthSettings), closed like the exporter, minus the secrets.
 
     uv run --frozen python ci/chart/values-schema.py           # rewrite both files
     uv run --frozen python ci/chart/values-schema.py --check   # exit 1 when one is out of date
@@ -30,7 +32,7 @@ OPEN_KEYS = {
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
     "strategy", "behavior", "extra", "commonLabels", "commonAnnotations", "tlsConfig", "lifecycleHooks",
 }  # fmt: skip
-OPEN_PATHS = {"healthcheck.config"}
+OPEN_PATHS: set[str] = set()
 ENUMS = {
     "healthcheck.mode": ["deployment", "sidecar"],
     "config.environment": ["development", "production", "testing"],
@@ -57,6 +59,44 @@ def closed_list(properties: dict[str, Any], required: list[str] | None = None) -
     return {"type": "array", "items": item}
 
 
+# JSON-schema keywords of pydantic's output that Helm's validators need not see (titles, docs, defaults,
+# string formats such as `path` that they do not know).
+PYDANTIC_NOISE = {"title", "description", "default", "format", "writeOnly"}
+# Settings the chart gives the exporter through its environment, which wins over the file: the URLs
+# (`healthcheck.publicUrl` sets the public one) and the credentials, which arrive as `*_FILE` from Secrets
+# and in the ConfigMap would be plain configuration. The schema refuses them in `healthcheck.config`.
+EXPORTER_FROM_ENVIRONMENT = ("panel_url", "panel_public_url", "database_url", "redis_url")
+
+
+def exporter_config_schema() -> dict[str, Any]:
+    """The schema of `healthcheck.config`: the exporter's settings model with its references inlined
+    (the chart's schema stays one self-contained document)."""
+    from panel_health.settings import HealthSettings
+
+    schema = HealthSettings.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any, names: bool = False) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if names:  # the keys of `properties` are setting names, not keywords
+            return {name: inline(item) for name, item in node.items()}
+        if "$ref" in node:
+            return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        return {
+            key: inline(item, names=key == "properties")
+            for key, item in node.items()
+            if key not in PYDANTIC_NOISE
+        }
+
+    closed: dict[str, Any] = inline(schema)
+    for name in EXPORTER_FROM_ENVIRONMENT:
+        del closed["properties"][name]
+    return closed
+
+
 CIDR = {"type": "string", "pattern": "^[0-9a-fA-F.:]+/[0-9]{1,3}$"}
 PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
 
@@ -77,6 +117,7 @@ def integer(minimum: int, maximum: int | None = None) -> dict[str, Any]:
 
 
 OVERRIDES: dict[str, dict[str, Any]] = {
+    "healthcheck.config": exporter_config_schema(),
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
     "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
     # Anchors are appended: no fragment of its own.

@@ -56,6 +56,19 @@ REFUSED: dict[str, tuple[list[str], str]] = {
         ["healthcheck.prometheusRule.runbookBaseUrl=https://wiki.example.com/panel#runbooks"],
         "/healthcheck/prometheusRule/runbookBaseUrl",
     ),
+    # healthcheck.config is the exporter's settings file: its own keys only, no credentials.
+    "exporter-setting-it-does-not-know": (
+        ["healthcheck.config.checks.interval_seconds=30"],
+        "checks",
+    ),
+    "exporter-threshold-of-the-wrong-type": (
+        ["healthcheck.config.rq.depth_warning=many"],
+        "/healthcheck/config/rq/depth_warning",
+    ),
+    "exporter-credentials-in-its-configmap": (
+        ["healthcheck.config.database_url=postgresql://panel:secret@db/panel"],
+        "database_url",
+    ),
     # A webhook rule without ports would open every port.
     "webhook-egress-without-ports": (
         ["networkPolicy.notifications.webhooks[0].cidrs={10.0.0.0/8}"],
