@@ -84,8 +84,8 @@ bench-checks: setup ## Checks: a 10,000-server round on one worker (closed, blac
 bench-ui: setup ## UI: server list with 10,000 servers and server page with 43,200 checks (server time, vs the API)
 	@uv run --frozen python services/panel/benchmarks/bench_ui.py $(BENCH_ARGS)
 
-bench-backup: setup ## Backups: pgbench DB (SCALE=70 is about 1 GB), pg_dump/pg_restore vs panel-backup
-	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70)
+bench-backup: setup tools ## Backups: pg_dump/pg_restore vs panel-backup (SCALE=70 is about 1 GB), idle and one core busy, file:// and S3, 320 MB of random files
+	@uv run --frozen python services/backup/benchmarks/bench_backup.py --scale $(or $(SCALE),70) $(BENCH_ARGS)
 
 bench-health: setup ## Exporter: scrape latency, CPU per scrape, hung-dependency deadline
 	@uv run --frozen python services/healthcheck/benchmarks/bench_exporter.py

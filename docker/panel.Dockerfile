@@ -45,7 +45,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     UPLOADS_DIR=/tmp/uploads
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 8000
+# 8000: the app (WEB_BIND); 9102: Prometheus metrics (METRICS_PORT; the app port answers 404 on /metrics).
+EXPOSE 8000 9102
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=2).status != 200)"]
 ENTRYPOINT ["panel"]

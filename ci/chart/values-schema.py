@@ -126,6 +126,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         "pattern": "^(https?://[^/?#\\s]+[^#\\s]*)?$",
     },
     "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
+    "loadtest.excludeTags": {"type": "string", "pattern": "^(auto|[A-Za-z0-9_.-]+( [A-Za-z0-9_.-]+)*)?$"},
     "web.service.nodePorts.http": {"type": "integer", "minimum": 0, "maximum": 65535},
     "backup.target": {"type": "string", "pattern": "^(s3|file)://.+"},
     "web.autoscaling.minReplicas": {"type": "integer", "minimum": 1},

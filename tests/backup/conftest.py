@@ -1,9 +1,9 @@
-"""Session servers for the backup suite: moto's S3 server over HTTP, a fault-injecting HTTP proxy in
-front of it, an aiosmtpd SMTP server and a webhook receiver, all on loopback."""
+"""Session servers for the backup suite, all on loopback: two S3 implementations (moto's server and
+versitygw) with a fault-injecting HTTP proxy in front of either, an aiosmtpd SMTP server and a webhook
+receiver."""
 
 from __future__ import annotations
 
-import http.client
 import http.server
 import os
 import shutil
@@ -16,16 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from click.testing import CliRunner, Result
 from panel_backup.cli import main
 from support.servers import free_port, wait_for_port
+from support.versitygw import VersityGateway
 
-S3_KEY_ID = "backup-test-key-id"
-S3_SECRET = "backup-test-secret-value"
+from .s3_servers import S3_KEY_ID, S3_SECRET, FaultProxy, S3Server
 
 
 @pytest.fixture(autouse=True)
@@ -36,27 +35,8 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
-@dataclass
-class MotoServer:
-    port: int
-    process: subprocess.Popen[bytes]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self, endpoint: str | None = None) -> Any:
-        return boto3.client(
-            "s3",
-            endpoint_url=endpoint or self.url,
-            region_name="us-east-1",
-            aws_access_key_id=S3_KEY_ID,
-            aws_secret_access_key=S3_SECRET,
-        )
-
-
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
+def moto_server() -> Iterator[S3Server]:
     binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
     port = free_port()
     process = subprocess.Popen(
@@ -64,107 +44,42 @@ def moto_server() -> Iterator[MotoServer]:
     )
     try:
         wait_for_port(port)
-        yield MotoServer(port, process)
+        yield S3Server("moto", port, applies_sse=True, applies_storage_class=True)
     finally:
         process.terminate()
         process.wait(10)
 
 
-class FaultProxy(http.server.ThreadingHTTPServer):
-    """An HTTP proxy in front of moto that answers UploadPart requests with 500 while told to."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream_port: int) -> None:
-        super().__init__(("127.0.0.1", 0), _ProxyHandler)
-        self.upstream_port = upstream_port
-        self.fail_upload_parts = 0  # how many UploadPart requests to fail; -1 = all
-        self.failed = 0
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def should_fail(self, method: str, path: str) -> bool:
-        if method != "PUT" or "partNumber=" not in path:
-            return False
-        with self.lock:
-            if self.fail_upload_parts == 0:
-                return False
-            if self.fail_upload_parts > 0:
-                self.fail_upload_parts -= 1
-            self.failed += 1
-            return True
-
-
-class _ProxyHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: FaultProxy
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            data = bytearray()
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return bytes(data)
-                data += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length", 0)))
-
-    def _handle(self) -> None:
-        body = self._body()
-        if self.server.should_fail(self.command, self.path):
-            payload = (
-                b"<?xml version='1.0'?><Error><Code>InternalError</Code><Message>injected</Message></Error>"
-            )
-            self.send_response(500)
-            self.send_header("Content-Type", "application/xml")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            return
-        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=60)
-        headers = {
-            k: v for k, v in self.headers.items() if k.lower() not in ("transfer-encoding", "connection")
-        }
-        headers["Content-Length"] = str(len(body))
-        upstream.request(self.command, self.path, body=body, headers=headers)
-        response = upstream.getresponse()
-        data = response.read()
-        self.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length", "server", "date"):
-                self.send_header(key, value)
-        length = response.getheader("Content-Length") if self.command == "HEAD" else None
-        self.send_header("Content-Length", length or str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        upstream.close()
-
-    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
-
-
 @pytest.fixture(scope="session")
-def fault_proxy(moto_server: MotoServer) -> Iterator[FaultProxy]:
-    proxy = FaultProxy(moto_server.port)
+def versitygw_server() -> Iterator[S3Server]:
+    gateway = VersityGateway(access_key=S3_KEY_ID, secret_key=S3_SECRET).start()
+    try:
+        yield S3Server("versitygw", gateway.port, applies_sse=False, applies_storage_class=False)
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(params=["moto", "versitygw"])
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each S3 test runs against both implementations (see s3_servers.py for how they differ)."""
+    server: S3Server = request.getfixturevalue(f"{request.param}_server")
+    return server
+
+
+@pytest.fixture
+def fault_proxy(s3_server: S3Server) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(s3_server.port)
     thread = threading.Thread(target=proxy.serve_forever, daemon=True)
     thread.start()
     yield proxy
+    proxy.release()
     proxy.shutdown()
 
 
 @pytest.fixture
-def s3_bucket(moto_server: MotoServer) -> str:
+def s3_bucket(s3_server: S3Server) -> str:
     name = f"backups-{uuid.uuid4().hex[:10]}"
-    moto_server.client().create_bucket(Bucket=name)
+    s3_server.client().create_bucket(Bucket=name)
     return name
 
 

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyrage
 from panel_backup.locking import storage_lock
-from panel_backup.manifest import Compression, Encryption, Manifest, write_manifest
-from panel_backup.pipeline import Encoder
 from panel_backup.storage import LocalStorage
 
 from .conftest import AgeKey
@@ -82,53 +76,6 @@ def test_config_backup_leaves_secrets_out(
     assert json.loads(restored["panel-settings.json"]) == {"PANEL_URL": "https://panel.example.test"}
 
 
-def test_restore_refuses_path_traversal(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
-    """A hostile archive (crafted here with our own pipeline) must not write outside --to."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo("../escaped.txt")
-        info.size = 4
-        tar.addfile(info, io.BytesIO(b"evil"))
-    storage = LocalStorage(tmp_path / "store")
-    encoder = Encoder(
-        io.BytesIO(buffer.getvalue()),
-        [pyrage.x25519.Recipient.from_str(age_key.public)],
-        level=3,
-        threads=0,
-        progress_interval=0,
-    )
-    backup_id = "20260101T000000Z-files-abcdef"
-    key = f"files/{backup_id}/files.tar.zst.age"
-    storage.put_stream(key, encoder.start(), None)
-    stats = encoder.finish()
-    now = datetime.now(UTC)
-    write_manifest(
-        storage,
-        Manifest(
-            id=backup_id,
-            type="files",
-            artifact_key=key,
-            artifact_format="tar",
-            tool_version="test",
-            started_at=now,
-            completed_at=now,
-            plain_size=stats.plain_size,
-            plain_sha256=stats.plain_sha256,
-            stored_size=stats.stored_size,
-            stored_sha256=stats.stored_sha256,
-            compression=Compression(level=3),
-            encryption=Encryption(mode="x25519", recipient_fingerprints=[]),
-        ),
-    )
-    out = tmp_path / "restore-here"
-    result = run_cli(
-        ["restore", backup_id, "--component", "files", "--to", str(out)], _env(tmp_path / "store", age_key)
-    )
-    assert result.exit_code == 1
-    assert "path traversal" in result.stderr
-    assert not (tmp_path / "escaped.txt").exists()
-
-
 def test_overlapping_files_runs_are_refused_and_expired_locks_are_taken_over(
     tmp_path: Path, age_key: AgeKey, run_cli: Any
 ) -> None:
@@ -187,3 +134,24 @@ def test_passphrase_mode_round_trip(tmp_path: Path, run_cli: Any) -> None:
     wrong.write_text("not the passphrase")
     result = run_cli(["verify", "--full"], {**env, "BACKUP_AGE_PASSPHRASE_FILE": str(wrong)})
     assert result.exit_code == 2 and "does not decrypt" in result.stderr
+
+
+def test_a_folder_target_is_private_whatever_the_umask(tmp_path: Path, age_key: AgeKey, run_cli: Any) -> None:
+    """Artifacts and manifests (which name the host, database and tables) are 0600, folders 0700."""
+    import os
+    import stat
+
+    uploads = _uploads(tmp_path)
+    store = tmp_path / "store"
+    env = _env(store, age_key, BACKUP_FILES_PATHS=str(uploads))
+    previous = os.umask(0)
+    try:
+        assert run_cli(["create", "files"], env).exit_code == 0
+    finally:
+        os.umask(previous)
+    modes = {p.relative_to(store).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in store.rglob("*")}
+    assert stat.S_IMODE(store.stat().st_mode) == 0o700
+    assert modes and all(
+        mode == (0o700 if (store / name).is_dir() else 0o600) for name, mode in modes.items()
+    )
+    assert any(name.endswith("manifest.json") for name in modes)

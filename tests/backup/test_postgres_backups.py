@@ -1,4 +1,5 @@
-"""PostgreSQL backups end to end against a real server, to file:// and to moto's S3 over HTTP."""
+"""PostgreSQL backups end to end against a real server, to file:// and to S3 over HTTP (moto and
+versitygw)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,9 @@ import psycopg2
 import pytest
 from panel_backup.locking import advisory_key
 
-from .conftest import S3_KEY_ID, S3_SECRET, AgeKey, MotoServer
+from .conftest import AgeKey
 from .helpers import counts, manifests_in, seed_database, sql, with_db
+from .s3_servers import S3_KEY_ID, S3_SECRET, S3Server
 
 pytestmark = pytest.mark.postgres
 
@@ -30,9 +33,9 @@ def _env(database_url: str, target: str, age_key: AgeKey, **extra: str) -> dict[
     }
 
 
-def _s3_env(moto: MotoServer, bucket: str, endpoint: str | None = None, **extra: str) -> dict[str, str]:
+def _s3_env(s3: S3Server, bucket: str, endpoint: str | None = None, **extra: str) -> dict[str, str]:
     return {
-        "BACKUP_S3_ENDPOINT_URL": endpoint or moto.url,
+        "BACKUP_S3_ENDPOINT_URL": endpoint or s3.url,
         "AWS_ACCESS_KEY_ID": S3_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "BACKUP_S3_MIN_PART_SIZE_MIB": "5",
@@ -43,7 +46,7 @@ def _s3_env(moto: MotoServer, bucket: str, endpoint: str | None = None, **extra:
 def test_round_trip_to_s3_restore_and_drill(
     postgres_server: Any,
     postgres_database: str,
-    moto_server: MotoServer,
+    s3_server: S3Server,
     s3_bucket: str,
     age_key: AgeKey,
     run_cli: Any,
@@ -51,7 +54,7 @@ def test_round_trip_to_s3_restore_and_drill(
     # Enough incompressible data for a real multipart upload (two 5 MiB parts).
     seed_database(postgres_database, random_bytes_rows=250_000)
     expected = counts(postgres_database)
-    env = _env(postgres_database, f"s3://{s3_bucket}/panel", age_key, **_s3_env(moto_server, s3_bucket))
+    env = _env(postgres_database, f"s3://{s3_bucket}/panel", age_key, **_s3_env(s3_server, s3_bucket))
 
     created = run_cli(["create", "database", "--json"], env)
     assert created.exit_code == 0, created.output
@@ -143,7 +146,7 @@ def _killing_pg_dump(tmp_path: Path, real_bin: Path, after_bytes: int) -> Path:
 def test_pg_dump_killed_mid_stream_leaves_nothing_on_s3(
     postgres_server: Any,
     postgres_database: str,
-    moto_server: MotoServer,
+    s3_server: S3Server,
     s3_bucket: str,
     age_key: AgeKey,
     tmp_path: Path,
@@ -156,12 +159,12 @@ def test_pg_dump_killed_mid_stream_leaves_nothing_on_s3(
         f"s3://{s3_bucket}/panel",
         age_key,
         BACKUP_PG_BIN_DIR=str(bin_dir),
-        **_s3_env(moto_server, s3_bucket),
+        **_s3_env(s3_server, s3_bucket),
     )
     result = run_cli(["create", "database"], env)
     assert result.exit_code == 1
     assert "pg_dump was killed by signal 9" in result.stderr
-    client = moto_server.client()
+    client = s3_server.client()
     assert client.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert json.loads(run_cli(["list", "--json"], env).stdout) == []
@@ -176,7 +179,7 @@ def test_pg_dump_killed_mid_stream_leaves_nothing_in_a_directory(
     env = _env(postgres_database, f"file://{store}", age_key, BACKUP_PG_BIN_DIR=str(bin_dir))
     result = run_cli(["create", "database"], env)
     assert result.exit_code == 1
-    assert [p for p in store.rglob("*") if p.is_file()] == []
+    assert list(store.iterdir()) == []  # no partial file, and no empty folder either
 
 
 def test_old_pg_dump_is_refused_before_dumping(
@@ -231,3 +234,84 @@ def test_wrong_key_gives_a_clear_error(
     assert result.exit_code == 2
     assert "does not match any recipient" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_failed_restore_leaves_no_database_behind(
+    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    from panel_backup.crypto import generate_key_file
+
+    seed_database(postgres_database, random_bytes_rows=20_000)
+    store = tmp_path / "store"
+    env = _env(postgres_database, f"file://{store}", age_key)
+    assert run_cli(["create", "database"], env).exit_code == 0
+
+    def exists(name: str) -> bool:
+        return bool(sql(postgres_server.url(), "SELECT 1 FROM pg_database WHERE datname = %s", (name,)))
+
+    other = tmp_path / "other-key.txt"
+    generate_key_file(other)
+    wrong_key = run_cli(
+        ["restore", "latest", "--component", "database", "--to", "restore_wrong_key"],
+        {**env, "BACKUP_AGE_IDENTITY_FILE": str(other)},
+    )
+    assert wrong_key.exit_code == 2 and "does not match any recipient" in wrong_key.stderr
+    assert not exists("restore_wrong_key")  # checked before anything was created
+
+    (artifact,) = store.rglob("*.pgdump.zst.age")
+    damaged = bytearray(artifact.read_bytes())
+    damaged[len(damaged) // 2] ^= 0x01
+    artifact.write_bytes(bytes(damaged))
+    broken = run_cli(["restore", "latest", "--component", "database", "--to", "restore_damaged"], env)
+    assert broken.exit_code == 3, broken.output
+    assert "removed the database restore_damaged this restore created" in broken.stderr
+    assert not exists("restore_damaged")
+
+
+def _altering_pg_dump(tmp_path: Path, real_bin: Path) -> Path:
+    """A pg_dump whose archive holds one changed row (same length, so the archive stays valid): the
+    counts in the snapshot still match after restore, the content does not."""
+    bin_dir = tmp_path / "altering-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pg_dump"
+    script.write_text(
+        "#!/bin/bash\n"
+        f'if [ "$1" = "--version" ]; then exec {real_bin}/pg_dump --version; fi\n'
+        f'{real_bin}/pg_dump "$@" | {sys.executable} -c "import sys; '
+        "sys.stdout.buffer.write(sys.stdin.buffer.read().replace(b'srv-17\\t', b'srv-71\\t', 1))\"\n"
+    )
+    script.chmod(0o755)
+    (bin_dir / "pg_restore").symlink_to(real_bin / "pg_restore")
+    return bin_dir
+
+
+def test_deep_drill_compares_content_fingerprints_taken_in_the_snapshot(
+    postgres_server: Any, postgres_database: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    seed_database(postgres_database, rows=300, random_bytes_rows=200)
+    sql(postgres_database, "CREATE TABLE kinds (t timestamptz, f float8, i interval, b bytea, j jsonb)")
+    sql(
+        postgres_database, "INSERT INTO kinds VALUES (now(), 0.1, '1 day 2 hours', '\\x00ff', '{\"a\": [1]}')"
+    )
+    store = tmp_path / "store"
+    env = _env(postgres_database, f"file://{store}", age_key)
+    assert run_cli(["create", "database"], env).exit_code == 0
+    no_prints = run_cli(["drill", "--deep"], env)
+    assert no_prints.exit_code == 2 and "BACKUP_TABLE_FINGERPRINTS=true" in no_prints.stderr
+
+    env["BACKUP_TABLE_FINGERPRINTS"] = "true"
+    assert run_cli(["create", "database"], env).exit_code == 0
+    deep = run_cli(["drill", "--deep", "--json"], env)
+    assert deep.exit_code == 0, deep.output
+    assert json.loads(deep.stdout)["fingerprints_compared"] == 4
+
+    altered = {**env, "BACKUP_PG_BIN_DIR": str(_altering_pg_dump(tmp_path, postgres_server.bin_dir))}
+    assert run_cli(["create", "database"], altered).exit_code == 0
+    assert run_cli(["drill"], env).exit_code == 0  # the row counts still match
+    caught = run_cli(["drill", "--deep"], env)
+    assert caught.exit_code == 3
+    assert "public.servers: content differs from the backup's snapshot" in caught.stderr
+    assert (
+        sql(postgres_server.url(), "SELECT datname FROM pg_database WHERE datname LIKE 'panel_drill_%%'")
+        == []
+    )

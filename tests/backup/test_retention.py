@@ -165,3 +165,60 @@ def test_prune_removes_old_incomplete_backups_but_not_recent_ones(
     assert run_cli(["prune"], env).exit_code == 0
     assert not old.exists() and recent.exists()
     assert json.loads(run_cli(["list", "--json"], env).stdout)[0]["id"] == ids[0]
+
+
+@given(histories, policies, st.data())
+def test_protected_backups_are_always_kept(
+    history: list[Candidate], policy: RetentionPolicy, data: Any
+) -> None:
+    protected = data.draw(st.sets(st.sampled_from([c.id for c in history]), max_size=3))
+    decisions = plan(history, policy, protect=protected)
+    assert all(d.keep and "just created" in d.reasons for d in decisions if d.id in protected)
+
+
+def test_create_with_the_clock_behind_keeps_the_new_backup_and_reports_the_future_one(
+    tmp_path: Path, age_key: AgeKey, run_cli: Any
+) -> None:
+    """The clock is behind when the newest backups are dated later than now: what a clock stepped back
+    (NTP fixing a fast clock, a restored VM snapshot) leaves behind."""
+    now = datetime.now(UTC)
+    past, future = _write_history(tmp_path / "store", [now - timedelta(days=3), now + timedelta(days=1)])
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "panel.yaml").write_text("log_level: info\n")
+    env = {
+        "BACKUP_TARGET": f"file://{tmp_path / 'store'}",
+        "BACKUP_AGE_RECIPIENTS": age_key.public,
+        "BACKUP_CONFIG_DIR": str(config),
+        "BACKUP_KEEP_LAST": "1",
+        "BACKUP_KEEP_DAILY": "0",
+        "BACKUP_KEEP_WEEKLY": "0",
+        "BACKUP_KEEP_MONTHLY": "0",
+    }
+    created = run_cli(["create", "config", "--json"], env)
+    assert created.exit_code == 0, created.output
+    new = json.loads(created.stdout)
+    assert new["pruned"] == [past]
+    assert {item["id"] for item in json.loads(run_cli(["list", "--json"], env).stdout)} == {new["id"], future}
+    assert f"warning: backup {future} is dated" in created.stderr and "in the future" in created.stderr
+
+    dry = json.loads(run_cli(["prune", "--dry-run", "--json"], env).stdout)
+    assert {row["id"]: row["action"] for row in dry} == {new["id"]: "keep", future: "keep"}
+    verified = run_cli(["verify", "latest", "--type", "config", "--json"], env)  # the new one, not the future
+    assert verified.exit_code == 0 and json.loads(verified.stdout)[0]["id"] == new["id"]
+
+
+@given(histories, policies, st.integers(0, 400 * 24 * 60))
+def test_backups_dated_in_the_future_are_kept_and_take_no_place(
+    history: list[Candidate], policy: RetentionPolicy, now_minutes: int
+) -> None:
+    now = START + timedelta(minutes=now_minutes)
+    decisions = {d.id: d for d in plan(history, policy, now=now)}
+    past = [c for c in history if c.completed_at <= now + timedelta(minutes=5)]
+    for candidate in history:
+        if candidate.completed_at > now + timedelta(minutes=5):
+            assert decisions[candidate.id].reasons == ["dated in the future"]
+    if past:
+        assert {d.id: d.keep for d in plan(past, policy, now=now)} == {
+            c.id: decisions[c.id].keep for c in past
+        }

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import S3_KEY_ID, S3_SECRET, AgeKey, FaultProxy, MotoServer
+from .conftest import AgeKey
+from .s3_servers import S3_KEY_ID, S3_SECRET, FaultProxy, S3Server
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def _env(proxy: FaultProxy, bucket: str, files: Path, age_key: AgeKey, attempts:
 
 def test_transient_part_errors_are_retried(
     fault_proxy: FaultProxy,
-    moto_server: MotoServer,
+    s3_server: S3Server,
     s3_bucket: str,
     big_files: Path,
     age_key: AgeKey,
@@ -58,7 +59,7 @@ def test_transient_part_errors_are_retried(
 
 def test_persistent_part_errors_abort_and_leave_nothing(
     fault_proxy: FaultProxy,
-    moto_server: MotoServer,
+    s3_server: S3Server,
     s3_bucket: str,
     big_files: Path,
     age_key: AgeKey,
@@ -73,13 +74,13 @@ def test_persistent_part_errors_abort_and_leave_nothing(
     assert result.exit_code == 1
     assert "InternalError" in result.stderr and "stage" in result.stderr
     assert fault_proxy.failed >= 2
-    client = moto_server.client()
+    client = s3_server.client()
     assert client.list_multipart_uploads(Bucket=s3_bucket).get("Uploads", []) == []
     assert client.list_objects_v2(Bucket=s3_bucket).get("Contents", []) == []
 
 
 def test_overlapping_runs_on_s3_are_refused_by_the_lock_object(
-    moto_server: MotoServer, s3_bucket: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
+    s3_server: S3Server, s3_bucket: str, tmp_path: Path, age_key: AgeKey, run_cli: Any
 ) -> None:
     from panel_backup.locking import storage_lock
     from panel_backup.settings import Settings
@@ -89,13 +90,13 @@ def test_overlapping_runs_on_s3_are_refused_by_the_lock_object(
     (tmp_path / "data" / "a.txt").write_text("a")
     settings = Settings(
         target=f"s3://{s3_bucket}/nightly",
-        s3_endpoint_url=moto_server.url,
+        s3_endpoint_url=s3_server.url,
         aws_access_key_id=S3_KEY_ID,
         aws_secret_access_key=S3_SECRET,
     )
     env = {
         "BACKUP_TARGET": f"s3://{s3_bucket}/nightly",
-        "BACKUP_S3_ENDPOINT_URL": moto_server.url,
+        "BACKUP_S3_ENDPOINT_URL": s3_server.url,
         "AWS_ACCESS_KEY_ID": S3_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": S3_SECRET,
         "BACKUP_AGE_RECIPIENTS": age_key.public,
@@ -107,5 +108,5 @@ def test_overlapping_runs_on_s3_are_refused_by_the_lock_object(
     assert "holds the lock" in held.stderr
     free = run_cli(["create", "files"], env)
     assert free.exit_code == 0, free.output
-    keys = [item["Key"] for item in moto_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    keys = [item["Key"] for item in s3_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"]]
     assert not any(key.startswith("nightly/locks/") for key in keys)

@@ -1,4 +1,4 @@
-"""S3Storage.put_stream against moto's server: what boto3's transfer manager must keep guaranteeing."""
+"""S3Storage.put_stream against moto and versitygw: what boto3's transfer manager must keep guaranteeing."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from panel_backup.pipe import BoundedPipe
 from panel_backup.settings import Settings
 from panel_backup.storage import MIB, S3Storage
 
-from .conftest import S3_KEY_ID, S3_SECRET, FaultProxy, MotoServer
+from .s3_servers import S3_KEY_ID, S3_SECRET, FaultProxy, S3Server
 
 
 class SourceDied(Exception):
@@ -52,70 +52,72 @@ def _storage(endpoint: str, bucket: str, **overrides: Any) -> S3Storage:
     return S3Storage(settings, bucket, "nightly")
 
 
-def _assert_bucket_empty(moto_server: MotoServer, bucket: str) -> None:
-    client = moto_server.client()
+def _assert_bucket_empty(s3_server: S3Server, bucket: str) -> None:
+    client = s3_server.client()
     assert client.list_objects_v2(Bucket=bucket).get("Contents", []) == []
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def _stored_sha256(moto_server: MotoServer, bucket: str, key: str) -> str:
-    body = moto_server.client().get_object(Bucket=bucket, Key=key)["Body"]
+def _stored_sha256(s3_server: S3Server, bucket: str, key: str) -> str:
+    body = s3_server.client().get_object(Bucket=bucket, Key=key)["Body"]
     return hashlib.sha256(body.read()).hexdigest()
 
 
-def test_an_object_smaller_than_a_part_goes_in_one_put(moto_server: MotoServer, s3_bucket: str) -> None:
+def test_an_object_smaller_than_a_part_goes_in_one_put(s3_server: S3Server, s3_bucket: str) -> None:
     source = CountingSource(3 * MIB)
-    _storage(moto_server.url, s3_bucket).put_stream("files/small.bin", source, None)
-    head = moto_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/small.bin")
+    _storage(s3_server.url, s3_bucket).put_stream("files/small.bin", source, None)
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/small.bin")
     assert "-" not in head["ETag"]  # a multipart object's ETag ends in -<number of parts>
-    assert _stored_sha256(moto_server, s3_bucket, "nightly/files/small.bin") == source.sha256.hexdigest()
+    assert _stored_sha256(s3_server, s3_bucket, "nightly/files/small.bin") == source.sha256.hexdigest()
 
 
 def test_a_large_stream_goes_in_parts_of_the_computed_size_with_the_request_options(
-    moto_server: MotoServer, s3_bucket: str
+    s3_server: S3Server, s3_bucket: str
 ) -> None:
     source = CountingSource(12 * MIB + 1)
-    storage = _storage(moto_server.url, s3_bucket, s3_sse="AES256", s3_storage_class="STANDARD_IA")
+    storage = _storage(s3_server.url, s3_bucket, s3_sse="AES256", s3_storage_class="STANDARD_IA")
     storage.put_stream("files/large.bin", source, None)
-    head = moto_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/large.bin")
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/large.bin")
     assert head["ETag"].strip('"').endswith("-3")  # 5 MiB parts, not boto3's default 8 MiB
-    assert head["ServerSideEncryption"] == "AES256"
-    assert head["StorageClass"] == "STANDARD_IA"
-    assert _stored_sha256(moto_server, s3_bucket, "nightly/files/large.bin") == source.sha256.hexdigest()
+    if s3_server.applies_sse:  # versitygw accepts the header and stores no encryption setting
+        assert head["ServerSideEncryption"] == "AES256"
+    if s3_server.applies_storage_class:  # versitygw accepts the header and stores STANDARD
+        assert head["StorageClass"] == "STANDARD_IA"
+    assert _stored_sha256(s3_server, s3_bucket, "nightly/files/large.bin") == source.sha256.hexdigest()
 
 
-def test_a_stream_exactly_one_part_long_is_stored_whole(moto_server: MotoServer, s3_bucket: str) -> None:
+def test_a_stream_exactly_one_part_long_is_stored_whole(s3_server: S3Server, s3_bucket: str) -> None:
     source = CountingSource(5 * MIB)
-    _storage(moto_server.url, s3_bucket).put_stream("files/edge.bin", source, None)
-    assert _stored_sha256(moto_server, s3_bucket, "nightly/files/edge.bin") == source.sha256.hexdigest()
+    _storage(s3_server.url, s3_bucket).put_stream("files/edge.bin", source, None)
+    assert _stored_sha256(s3_server, s3_bucket, "nightly/files/edge.bin") == source.sha256.hexdigest()
 
 
-def test_a_source_failing_mid_stream_leaves_nothing(moto_server: MotoServer, s3_bucket: str) -> None:
+def test_a_source_failing_mid_stream_leaves_nothing(s3_server: S3Server, s3_bucket: str) -> None:
     source = CountingSource(30 * MIB, fail_after=11 * MIB)  # after two whole parts went out
     with pytest.raises(SourceDied, match="mid-stream"):
-        _storage(moto_server.url, s3_bucket).put_stream("files/broken.bin", source, None)
-    _assert_bucket_empty(moto_server, s3_bucket)
+        _storage(s3_server.url, s3_bucket).put_stream("files/broken.bin", source, None)
+    _assert_bucket_empty(s3_server, s3_bucket)
 
 
 def test_a_stream_outgrowing_the_part_limit_fails_clearly_and_leaves_nothing(
-    moto_server: MotoServer, s3_bucket: str
+    s3_server: S3Server, s3_bucket: str
 ) -> None:
     source = CountingSource(10 * MIB + 1)
-    storage = _storage(moto_server.url, s3_bucket, s3_max_parts=2)
+    storage = _storage(s3_server.url, s3_bucket, s3_max_parts=2)
     with pytest.raises(BackupError, match="outgrew 2 parts of 5 MiB; raise BACKUP_S3_MIN_PART_SIZE_MIB"):
         storage.put_stream("files/too-big.bin", source, None)
-    _assert_bucket_empty(moto_server, s3_bucket)
+    _assert_bucket_empty(s3_server, s3_bucket)
 
 
-def test_exactly_the_part_limit_still_fits(moto_server: MotoServer, s3_bucket: str) -> None:
+def test_exactly_the_part_limit_still_fits(s3_server: S3Server, s3_bucket: str) -> None:
     source = CountingSource(10 * MIB)
-    _storage(moto_server.url, s3_bucket, s3_max_parts=2).put_stream("files/full.bin", source, None)
-    head = moto_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/full.bin")
+    _storage(s3_server.url, s3_bucket, s3_max_parts=2).put_stream("files/full.bin", source, None)
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/full.bin")
     assert head["ETag"].strip('"').endswith("-2")
 
 
 def test_a_persistent_part_failure_stops_reading_the_source(
-    fault_proxy: FaultProxy, moto_server: MotoServer, s3_bucket: str
+    fault_proxy: FaultProxy, s3_server: S3Server, s3_bucket: str
 ) -> None:
     source = CountingSource(50 * MIB)
     storage = _storage(fault_proxy.url, s3_bucket, s3_max_attempts=1)
@@ -130,12 +132,10 @@ def test_a_persistent_part_failure_stops_reading_the_source(
     # Two parts in flight plus one read ahead: once the first failure is known, reading stops
     # instead of draining the rest of the source (a whole database dump) before reporting it.
     assert source.bytes_read <= 4 * 5 * MIB
-    _assert_bucket_empty(moto_server, s3_bucket)
+    _assert_bucket_empty(s3_server, s3_bucket)
 
 
-def test_short_reads_from_the_pipeline_still_make_whole_parts(
-    moto_server: MotoServer, s3_bucket: str
-) -> None:
+def test_short_reads_from_the_pipeline_still_make_whole_parts(s3_server: S3Server, s3_bucket: str) -> None:
     """The pipeline's pipe returns one queued chunk per read; boto3 would take each as a part (or
     as the end of a small object) unless the storage fills the reads up to the part size."""
     pipe = BoundedPipe(max_chunks=4)
@@ -148,8 +148,8 @@ def test_short_reads_from_the_pipeline_still_make_whole_parts(
 
     writer = threading.Thread(target=produce, daemon=True)
     writer.start()
-    _storage(moto_server.url, s3_bucket).put_stream("files/piped.bin", pipe, None)
+    _storage(s3_server.url, s3_bucket).put_stream("files/piped.bin", pipe, None)
     writer.join()
-    head = moto_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/piped.bin")
+    head = s3_server.client().head_object(Bucket=s3_bucket, Key="nightly/files/piped.bin")
     assert head["ETag"].strip('"').endswith("-3")
-    assert _stored_sha256(moto_server, s3_bucket, "nightly/files/piped.bin") == source.sha256.hexdigest()
+    assert _stored_sha256(s3_server, s3_bucket, "nightly/files/piped.bin") == source.sha256.hexdigest()

@@ -28,6 +28,7 @@ from panel.settings import Settings, load_settings
 from panel_backup.settings import Settings as BackupSettings
 from panel_backup.settings import load_settings as load_backup_settings
 from panel_health.settings import load_settings as load_health_settings
+from panel_loadtest.cli import run as loadtest_run
 from panel_loadtest.settings import LoadTestSettings, Thresholds
 from pydantic import TypeAdapter
 from pydantic.fields import FieldInfo
@@ -253,8 +254,13 @@ def test_every_rendered_bounded_setting_is_mapped(rendered: dict[str, str]) -> N
     )
 
 
-# Read by the load test's runner (panel_loadtest.cli), not by its settings objects.
-RUNNER_VARIABLES = {"LOADTEST_EXPECT_WORKERS", "LOADTEST_MASTER_HOST", "LOADTEST_LOCUSTFILE"}
+# Read by the load test's runner (the options of `panel-loadtest run`), not by its settings objects;
+# taken from the command itself, so an option the runner gains is known here at once.
+RUNNER_VARIABLES = {
+    envvar
+    for option in loadtest_run.params
+    for envvar in ([option.envvar] if isinstance(option.envvar, str) else option.envvar or [])
+}
 
 # Where the chart's default deliberately differs from the panel's, and why.
 CHART_DEFAULTS_OF_ITS_OWN = {

@@ -391,16 +391,35 @@ def s3_keys(node: NodeCluster, prefix: str) -> list[str]:
     return [item["Key"] for item in listing.get("Contents", [])]
 
 
-def start_prometheus(node: NodeCluster, work: Path, targets: dict[str, list[str]]) -> str:
-    """Debian's Prometheus on the node network scraping `targets` (job -> host:port list) every 2 s;
-    returns its URL (reachable inside the namespace only)."""
-    config = {
-        "global": {"scrape_interval": "2s", "scrape_timeout": "2s"},
-        "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": hosts}]} for job, hosts in targets.items()
-        ],
-    }
+def chart_metrics_targets(release: Release) -> list[dict[str, Any]]:
+    """What the chart's ServiceMonitor has the Prometheus Operator scrape, as Prometheus file_sd targets:
+    every Service of the release labelled `panel.dev/metrics=true` (web-metrics, worker-metrics, the
+    exporter), each endpoint on the Service port named `metrics`, read from its EndpointSlices, labelled
+    with the Service and the pod. (Debian's Prometheus is built without Kubernetes discovery.)"""
+    targets = []
+    for service in release.get("service", "-l", "panel.dev/metrics=true")["items"]:
+        name = service["metadata"]["name"]
+        slices = release.get("endpointslice", "-l", f"kubernetes.io/service-name={name}")["items"]
+        for endpoint_slice in slices:
+            ports = [p["port"] for p in endpoint_slice.get("ports") or [] if p.get("name") == "metrics"]
+            for endpoint, port in ((e, p) for e in endpoint_slice.get("endpoints") or [] for p in ports):
+                pod = (endpoint.get("targetRef") or {}).get("name", "")
+                targets.append(
+                    {
+                        "targets": [f"{address}:{port}" for address in endpoint["addresses"]],
+                        "labels": {"service": name, "pod": pod},
+                    }
+                )
+    return targets
+
+
+def start_prometheus(node: NodeCluster, work: Path, targets: list[dict[str, Any]]) -> str:
+    """Debian's Prometheus on the node network scraping `targets` (file_sd entries: `targets` and
+    `labels`) every 2 s as job `panel`; returns its URL (reachable inside the namespace only)."""
     work.mkdir(parents=True, exist_ok=True)
+    (work / "targets.json").write_text(json.dumps(targets))
+    job = {"job_name": "panel", "file_sd_configs": [{"files": [str(work / "targets.json")]}]}
+    config = {"global": {"scrape_interval": "2s", "scrape_timeout": "2s"}, "scrape_configs": [job]}
     (work / "prometheus.yml").write_text(yaml.safe_dump(config))
     node.spawn(
         "prometheus",
@@ -422,14 +441,17 @@ def prometheus_query(node: NodeCluster, url: str, query: str) -> list[dict[str, 
     return list(body["data"]["result"])
 
 
+def prometheus_targets(node: NodeCluster, url: str) -> list[str]:
+    """Each active target's labels, health and last scrape error (what a failed assertion shows)."""
+    body = json.loads(node.run(["curl", "-fsS", f"{url}/api/v1/targets"]).stdout)
+    targets = body["data"]["activeTargets"]
+    return [f"{t['labels'].get('pod')} {t['scrapeUrl']}: {t['health']} {t['lastError']}" for t in targets]
+
+
 def values_file(directory: Path, name: str, values: dict[str, Any]) -> Path:
     path = directory / name
     path.write_text(yaml.safe_dump(values))
     return path
-
-
-def service_ip(release: Release, name: str) -> str:
-    return str(release.get("service", name)["spec"]["clusterIP"])
 
 
 def pod_names(pods: Sequence[dict[str, Any]]) -> list[str]:

@@ -101,11 +101,12 @@ def panel_stack(
             volumes=[f"{password_file}:/run/secrets/admin-password:ro"],
         )
         assert admin.returncode == 0, f"panel create-admin failed:\n{admin.output}"
+        worker_metrics_port = free_port()  # the worker's own metrics listener (contract C2)
         with (
             detached("panel", "web", env=env) as web,
-            detached("panel", "worker", env={**env, "METRICS_PORT": "0"}) as worker,
+            detached("panel", "worker", env={**env, "METRICS_PORT": str(worker_metrics_port)}) as worker,
         ):
             wait_for_http(f"{url}/readyz", web)
-            yield PanelStack(url, port, env, "admin", password, web, worker)
+            yield PanelStack(url, port, env, "admin", password, web, worker, worker_metrics_port)
     finally:
         postgres_server.drop_database(database)

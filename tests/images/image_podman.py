@@ -208,6 +208,7 @@ class PanelStack:
     admin_password: str
     web: Container
     worker: Container
+    worker_metrics_port: int
 
     def token(self) -> str:
         response = httpx.post(

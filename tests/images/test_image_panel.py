@@ -3,10 +3,12 @@ worker."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import time
 
 import httpx
-from image_podman import PanelStack, run
+from image_podman import PanelStack, image_ref, run, wait_for_http
 
 
 def test_web_answers_the_operations_endpoints(panel_stack: PanelStack) -> None:
@@ -17,6 +19,23 @@ def test_web_answers_the_operations_endpoints(panel_stack: PanelStack) -> None:
     assert metrics.status_code == 200
     assert "# TYPE" in metrics.text and "panel" in metrics.text
     assert httpx.get(f"{panel_stack.url}/metrics", timeout=10).status_code == 404  # not on the app port
+
+
+def test_the_image_declares_the_app_and_metrics_ports(built_images: None) -> None:
+    # EXPOSE is what `docker run -P`, podman and scanners read: the metrics listener (METRICS_PORT, default
+    # 9102, contract C2) is a port of the image as much as the app's 8000.
+    exposed = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{json .Config.ExposedPorts}}", image_ref("panel")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert set(json.loads(exposed)) == {"8000/tcp", "9102/tcp"}, exposed
+
+
+def test_worker_serves_metrics_on_its_own_port(panel_stack: PanelStack) -> None:
+    metrics = wait_for_http(f"http://127.0.0.1:{panel_stack.worker_metrics_port}/metrics", panel_stack.worker)
+    assert "# TYPE" in metrics.text and "panel_" in metrics.text
 
 
 def test_web_runs_as_uid_10001_on_a_read_only_root(panel_stack: PanelStack) -> None:

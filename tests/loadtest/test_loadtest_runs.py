@@ -209,6 +209,18 @@ def test_oauth_tasks_stand_down_when_the_panel_has_no_sso(
     assert not [r for r in stats_rows(result.report_dir) if "callback" in r["Name"]]
 
 
+def test_tasks_are_excluded_through_the_environment(contract_server: ContractServer, run_loadtest) -> None:
+    # The chart passes LOADTEST_EXCLUDE_TAGS: an in-cluster run over plain HTTP cannot keep a `Secure`
+    # session cookie, so it leaves out the form-login (dashboard) tasks without touching the pod's args.
+    result = run_loadtest(
+        contract_server.url, "--duration-scale", "0.05", LOADTEST_EXCLUDE_TAGS="dashboard oauth"
+    )
+    assert result.returncode == 0, result.output
+    names = [row["Name"] for row in stats_rows(result.report_dir)]
+    assert names, result.output
+    assert not [name for name in names if name.endswith(("] /", "] /login", "/auth/oidc/login"))], names
+
+
 PLAIN_LOCUSTFILE = """
 from locust import HttpUser, constant, task
 

@@ -25,6 +25,8 @@ from panel.cli import main
 from panel.db import make_engine
 from panel.settings import load_settings
 from panel_helpers import TEST_SECRET, body, make_settings, migrate
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -150,6 +152,12 @@ def test_worker_creates_a_missing_metrics_folder(
     finished = Job.fetch(job.id, connection=connection)
     assert finished.get_status() == "finished", worker.stderr
     assert metrics_dir.is_dir() and any(metrics_dir.glob("counter_*.db"))
+    # ...and what it wrote reaches /metrics: the round-duration histogram (no labels, so its file opens when
+    # the metric is defined) once lived in a file the worker deleted while clearing a previous run's files.
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    exposition = generate_latest(registry).decode()
+    assert "panel_check_round_duration_seconds_count 1.0" in exposition, exposition
     app.extensions["panel"].engine.dispose()
 
 

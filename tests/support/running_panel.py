@@ -121,6 +121,7 @@ class ManagedProcess:
         # Children that ignored SIGTERM after their parent exited (a work-horse, a gunicorn worker).
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        wait_for_group_exit(self.process.pid)
         self.exit_code = self.process.returncode
         return self.exit_code
 
@@ -231,6 +232,29 @@ class RunningPanel:
                     os.kill(pid, signal.SIGKILL)
             raise AssertionError("processes outlived the panel's stop (now killed):\n" + "\n".join(left))
         return dict(self.exit_codes)
+
+
+def living_group_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that have not finished exiting (zombies have: their files are closed)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def wait_for_group_exit(pgid: int, timeout: float = 10.0) -> None:
+    """Wait until every process of the group is gone or a zombie: SIGKILL is sent at once, but a
+    process killed while frozen (SIGSTOP) or in a system call exits a moment later."""
+    deadline = time.monotonic() + timeout
+    while living_group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def processes_with(name: str, value: str) -> list[tuple[int, str]]:

@@ -173,7 +173,12 @@ def main() -> None:
     help="Only run tasks with these tags (read, write, v1, v2, cache, "
     "etag, search, paginate, jobs, dashboard, oauth, admin). Repeatable.",
 )
-@click.option("--exclude-tags", multiple=True, help="Skip tasks with these tags. Repeatable.")
+@click.option(
+    "--exclude-tags",
+    multiple=True,
+    envvar="LOADTEST_EXCLUDE_TAGS",
+    help="Skip tasks with these tags. Repeatable; LOADTEST_EXCLUDE_TAGS takes them space-separated.",
+)
 @click.option(
     "--web-ui", is_flag=True, help="Interactive: serve Locust's web UI on :8089 instead of running headless."
 )

@@ -90,6 +90,22 @@ def seed(database_url: str, redis_url: str) -> str:
     return token
 
 
+def panel_environment(database_url: str, redis_url: str) -> dict[str, str]:
+    """What every benchmarked gunicorn gets: production settings, long cache, no periodic checks."""
+    return {
+        **os.environ,
+        "PANEL_ENV": "production",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "JWT_SECRET": SECRET[::-1],
+        "LOG_LEVEL": "WARNING",
+        "CACHE_TTL_SECONDS": "3600",
+        "CHECK_INTERVAL_SECONDS": "0",
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 2)),
+    }
+
+
 def gunicorn(
     argv: list[str], env: dict[str, str], port: int, probe: str, headers: dict[str, str]
 ) -> subprocess.Popen[bytes]:
@@ -222,18 +238,7 @@ def main() -> int:
         script = work / "p95.lua"
         script.write_text(WRK_SCRIPT)
         panel_port, bare_port = free_port(), free_port()
-        base_env = {
-            **os.environ,
-            "PANEL_ENV": "production",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": SECRET,
-            "JWT_SECRET": SECRET[::-1],
-            "LOG_LEVEL": "WARNING",
-            "CACHE_TTL_SECONDS": "3600",
-            "CHECK_INTERVAL_SECONDS": "0",
-            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", str(os.cpu_count() or 2)),
-        }
+        base_env = panel_environment(database_url, redis_url)
         panel_env = {
             **base_env,
             "WEB_BIND": f"127.0.0.1:{panel_port}",

@@ -13,6 +13,20 @@ workers share the id; an unchanged run is left alone.
 {{- end -}}
 
 {{/*
+panel.loadtest.excludeTags: the task tags a run leaves out, space-separated. The pods reach the web Service
+over plain HTTP; an https PANEL_URL makes the session cookie `Secure`, which no client sends back over
+HTTP, so every form login (the `dashboard` tasks) would fail. `auto` leaves those out then; any other
+loadtest.excludeTags is taken as it is.
+*/}}
+{{- define "panel.loadtest.excludeTags" -}}
+{{- $tags := .Values.loadtest.excludeTags -}}
+{{- if eq $tags "auto" -}}
+{{- $tags = ternary "dashboard" "" (hasPrefix "https://" (include "panel.publicUrl" .)) -}}
+{{- end -}}
+{{- $tags -}}
+{{- end -}}
+
+{{/*
 panel.loadtest.job: a Locust Job, role "master" or "worker". The master's exit code (the SLO gate set by
 panel-loadtest) is the Job's verdict: backoffLimit 0, so a failed gate is a failed Job and never retried.
 Pass (dict "ctx" $ "role" "master").
@@ -76,6 +90,9 @@ spec:
         - {name: LOADTEST_USERNAME, value: {{ $l.username | quote }}}
         - {name: LOADTEST_SCENARIO, value: {{ $l.scenario | quote }}}
         - {name: LOADTEST_DURATION_SCALE, value: {{ $l.durationScale | quote }}}
+        {{- with include "panel.loadtest.excludeTags" $ }}
+        - {name: LOADTEST_EXCLUDE_TAGS, value: {{ . | quote }}}
+        {{- end }}
         # The root filesystem is read-only; reports (summary.json, junit.xml) go to /tmp.
         - {name: LOADTEST_REPORT_DIR, value: /tmp/loadtest-reports}
         {{- if eq .role "master" }}

@@ -5,30 +5,32 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__, metrics
-from .create import create_backup
-from .crypto import encryption_plan, generate_key_file, public_key_of
-from .drill import run_drill
+from . import __version__, heap, interrupt, metrics
 from .errors import BackupError, ConfigError, IntegrityError
+from .interrupt import Interrupted
 from .logs import configure_logging, get_logger
-from .manifest import Manifest, find_manifest, load_manifests
+from .manifest import Manifest, find_manifest, load_manifests, newest, scan_manifests
 from .notify import Report, deliver
-from .prune import apply_plan, delete_orphans, find_orphans, prune_plan
+from .prune import apply_plan, delete_orphans, find_leftovers, find_orphans, prune_plan, remove_leftovers
 from .redact import scrub
-from .restore import restore
-from .retention import Decision
 from .schedule import Scheduler, planned_jobs
 from .settings import BACKUP_TYPES, BackupType, Settings, load_settings
 from .stages import StageTracker, describe_error
-from .storage import Storage, open_storage
-from .verify import verify_backup
+from .storage import Leftover, Storage, open_storage
+
+# The commands' own modules (create, restore, verify, drill, crypto) are imported by the command that
+# needs them: pyrage, zstandard, psycopg2 and tarfile cost start-up time, which a busy node turns into
+# seconds (see the benchmark), and `list` or `prune` need none of them.
+if TYPE_CHECKING:
+    from .retention import Decision
 
 log = get_logger("cli")
 T = TypeVar("T")
@@ -65,7 +67,9 @@ see services/backup/README.md for the full list.
 
 def _fail(exc: BackupError) -> NoReturn:
     prefix = "error" if exc.exit_code != 4 else "locked"
-    for line in str(exc).splitlines() or [type(exc).__name__]:
+    lines = str(exc).splitlines() or [type(exc).__name__]
+    lines[-1] += _notes(exc)
+    for line in lines:
         click.echo(f"{prefix}: {scrub(line)}", err=True)
     sys.exit(exc.exit_code)
 
@@ -80,15 +84,48 @@ def _settings() -> Settings:
     return settings
 
 
+def _stopped(signum: int, exc: BaseException) -> NoReturn:
+    """One line for a run stopped by a signal, with what its cleanup did; exit 128 + the signal."""
+    error = Interrupted(signum)
+    for note in getattr(exc, "__notes__", []):
+        error.add_note(note)
+    log.info("stopped", extra={"signal": signum, "while": scrub(describe_error(exc))[:300]})
+    click.echo(f"error: {error}; the run was stopped and cleaned up" + _notes(error), err=True)
+    sys.exit(error.exit_code)
+
+
+def _notes(exc: BaseException) -> str:
+    notes = getattr(exc, "__notes__", [])  # what was cleaned up (or could not be) after the failure
+    return f" ({'; '.join(scrub(n) for n in notes)})" if notes else ""
+
+
 def _guard(action: Callable[[], T]) -> T:
-    """Run an action; known failures exit with their code and one clear message, never a traceback."""
-    try:
-        return action()
-    except BackupError as exc:
-        _fail(exc)
-    except Exception as exc:
-        log.error("unexpected error", exc_info=True)
-        _fail(BackupError(f"unexpected error: {scrub(describe_error(exc))}"))
+    """Run an action; known failures exit with their code and one clear message, never a traceback.
+    SIGTERM/SIGINT stop it cleanly (interrupt.py); whatever error the stop surfaces as, the exit
+    status is 128 + the signal."""
+    with interrupt.stop_on_signals():
+        try:
+            return action()
+        except Interrupted as exc:
+            _stopped(exc.signum, exc)
+        except BackupError as exc:
+            if (signum := interrupt.requested()) is not None:
+                _stopped(signum, exc)
+            _fail(exc)
+        except Exception as exc:
+            if (signum := interrupt.requested()) is not None:
+                _stopped(signum, exc)
+            if _operational(exc):  # storage, network, database: one line, no traceback
+                _fail(BackupError(scrub(describe_error(exc))))
+            log.error("unexpected error", exc_info=True)
+            _fail(BackupError(f"unexpected error: {scrub(describe_error(exc))}"))
+
+
+def _operational(exc: Exception) -> bool:
+    """Failures of what the tool talks to (not of the tool): reported in one line, exit 1."""
+    if isinstance(exc, OSError):
+        return True
+    return type(exc).__module__.split(".")[0] in ("botocore", "boto3", "s3transfer", "urllib3", "psycopg2")
 
 
 def _emit(as_json: bool, data: Any, human: Callable[[], None]) -> None:
@@ -104,8 +141,7 @@ def _last_good(
     """The newest complete backup, asked once and quickly; a failure here never blocks a report."""
     try:
         storage = storage or open_storage(settings, max_attempts=1)
-        found = load_manifests(storage, backup_type)
-        return (found[-1] if found else None), None
+        return newest(load_manifests(storage, backup_type)), None
     except Exception as exc:
         return None, f"unknown (the storage could not be read: {scrub(describe_error(exc))[:200]})"
 
@@ -148,7 +184,7 @@ def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
         "stored_size": manifest.stored_size,
         "artifact_key": manifest.artifact_key,
         "encryption": manifest.encryption.model_dump(),
-        "source": {k: v for k, v in manifest.source.items() if k != "row_counts"},
+        "source": {k: v for k, v in manifest.source.items() if k not in ("row_counts", "table_fingerprints")},
         "timings": manifest.timings,
     }
 
@@ -158,42 +194,66 @@ def _manifest_summary(manifest: Manifest) -> dict[str, Any]:
 )
 @click.version_option(__version__, prog_name="panel-backup")
 def main() -> None:
-    pass
+    heap.return_large_buffers_to_the_kernel()  # the S3 memory bound depends on it (heap.py)
+
+
+@dataclass
+class PruneResult:
+    decisions: list[Decision]
+    warnings: list[str]  # backups dated in the future
+    orphans: list[tuple[str, datetime, list[str]]]  # data without a manifest
+    leftovers: list[Leftover]  # partial files, unfinished multipart uploads
 
 
 def _do_prune(
-    settings: Settings, storage: Storage, backup_type: BackupType, dry_run: bool
-) -> tuple[list[Decision], list[tuple[str, datetime, list[str]]]]:
-    decisions = prune_plan(settings, storage, backup_type)
+    settings: Settings,
+    storage: Storage,
+    backup_type: BackupType,
+    dry_run: bool,
+    protect: Collection[str] = (),
+) -> PruneResult:
+    decisions, warnings = prune_plan(settings, storage, backup_type, protect=protect)
     orphans = find_orphans(storage, backup_type, {d.id for d in decisions}, settings.orphan_min_age_hours)
+    leftovers = find_leftovers(storage, backup_type, settings.orphan_min_age_hours)
     if not dry_run:
         apply_plan(storage, backup_type, decisions)
         delete_orphans(storage, orphans)
-    return decisions, orphans
+        remove_leftovers(storage, leftovers)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return PruneResult(decisions, warnings, orphans, leftovers)
 
 
 def run_create(
     settings: Settings, backup_type: BackupType, *, prune: bool = True, as_json: bool = False
 ) -> int:
+    from .create import create_backup
+
     tracker = StageTracker()
     started = time.monotonic()
     command = f"create {backup_type}"
     try:
         storage = open_storage(settings)
         manifest = create_backup(settings, storage, backup_type, tracker)
-    except BackupError as exc:
+    except (BackupError, Interrupted) as exc:
         duration = time.monotonic() - started
-        log.error("backup failed", extra={"type": backup_type, "stage": exc.stage, "error": scrub(str(exc))})
-        metrics.record(settings, backup_type, ok=False, duration=duration)
-        _report(
-            settings,
-            command,
-            backup_type,
-            ok=False,
-            stage=exc.stage or "config",
-            message=str(exc),
-            duration_seconds=duration,
+        stopped = isinstance(exc, Interrupted) or interrupt.requested() is not None
+        stage = "interrupted" if stopped else (getattr(exc, "stage", None) or "config")
+        message = (
+            f"{Interrupted(interrupt.requested() or 15)} during {tracker.current}" if stopped else str(exc)
         )
+        log.error("backup failed", extra={"type": backup_type, "stage": stage, "error": scrub(message)})
+        with interrupt.shielded():
+            metrics.record(settings, backup_type, ok=False, duration=duration)
+            _report(
+                settings,
+                command,
+                backup_type,
+                ok=False,
+                stage=stage,
+                message=message,
+                duration_seconds=duration,
+            )
         raise
     duration = time.monotonic() - started
     metrics.record(
@@ -208,8 +268,8 @@ def run_create(
     if prune:
         try:
             with tracker.stage("prune"):
-                decisions, _orphans = _do_prune(settings, storage, backup_type, dry_run=False)
-            deleted = [d.id for d in decisions if not d.keep]
+                pruned = _do_prune(settings, storage, backup_type, dry_run=False, protect={manifest.id})
+            deleted = [d.id for d in pruned.decisions if not d.keep]
         except BackupError as exc:
             _report(
                 settings,
@@ -267,7 +327,9 @@ def create(backup_type: BackupType, no_prune: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifests' summaries as JSON.")
 def list_command(backup_type: BackupType | None, as_json: bool) -> None:
     settings = _settings()
-    manifests = _guard(lambda: load_manifests(open_storage(settings), backup_type))
+    manifests, unreadable = _guard(lambda: scan_manifests(open_storage(settings), backup_type))
+    for problem in unreadable:
+        click.echo(f"warning: {problem.describe()}; `panel-backup verify` fails until it is fixed", err=True)
 
     def human() -> None:
         if not manifests:
@@ -289,8 +351,9 @@ def list_command(backup_type: BackupType | None, as_json: bool) -> None:
 \b
 REF is a backup id or `latest` (the default: the newest backup of each type, or of --type).
 Without --full: the object exists with the manifest's size and SHA-256.
-With --full: it is also decrypted (needs BACKUP_AGE_IDENTITY_FILE) and decompressed end to end,
-the plaintext SHA-256 is checked, and a database dump must pass `pg_restore --list`.
+With --full: the manifest's seal is checked, the object is decrypted (needs BACKUP_AGE_IDENTITY_FILE)
+and decompressed end to end (zstd checks its content checksum), a database dump must pass
+`pg_restore --list`, and an archive every check restore applies to its members.
 {EXIT_CODES_HELP}"""
 )
 @click.argument("ref", default="latest")
@@ -301,14 +364,28 @@ def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) 
     settings = _settings()
 
     def run() -> list[dict[str, Any]]:
+        from .verify import verify_backup
+
         storage = open_storage(settings)
+        # An unreadable manifest may be the newest backup's: verifying an older one instead and
+        # saying "ok" would hide it, so every unreadable manifest of the types checked fails verify.
+        results: list[dict[str, Any]] = []
+        if ref == "latest":
+            results = [
+                {
+                    "id": problem.id,
+                    "type": problem.key.split("/")[0],
+                    "ok": False,
+                    "error": problem.describe(),
+                }
+                for problem in scan_manifests(storage, backup_type)[1]
+            ]
         if ref == "latest" and backup_type is None:
             manifests = [m for kind in BACKUP_TYPES if (m := _latest_or_none(storage, kind))]
-            if not manifests:
+            if not manifests and not results:
                 find_manifest(storage, "latest")  # raises the clear "no complete backup" error
         else:
             manifests = [find_manifest(storage, ref, backup_type)]
-        results = []
         for manifest in manifests:
             try:
                 results.append({**verify_backup(settings, storage, manifest, full=full), "ok": True})
@@ -320,9 +397,8 @@ def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) 
 
     def human() -> None:
         for r in results:
-            click.echo(
-                f"{'ok' if r['ok'] else 'FAILED':<7} {r['id']}" + ("" if r["ok"] else f": {r['error']}")
-            )
+            error = "" if r["ok"] else ": " + str(r["error"]).removeprefix(f"{r['id']}: ")
+            click.echo(f"{'ok' if r['ok'] else 'FAILED':<7} {r['id']}{error}")
 
     _emit(as_json, results, human)
     if not all(r["ok"] for r in results):
@@ -330,8 +406,7 @@ def verify(ref: str, backup_type: BackupType | None, full: bool, as_json: bool) 
 
 
 def _latest_or_none(storage: Storage, kind: BackupType) -> Manifest | None:
-    found = load_manifests(storage, kind)
-    return found[-1] if found else None
+    return newest(load_manifests(storage, kind))
 
 
 @main.command(
@@ -356,6 +431,8 @@ def restore_command(ref: str, component: BackupType, to: str, force: bool, as_js
     settings = _settings()
 
     def run() -> dict[str, Any]:
+        from .restore import restore
+
         storage = open_storage(settings)
         manifest = find_manifest(storage, ref, component)
         stats = restore(settings, storage, manifest, to, force=force)
@@ -397,8 +474,8 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
         rows: list[dict[str, Any]] = []
         for kind in [backup_type] if backup_type else list(BACKUP_TYPES):
             policy = settings.policy_for(kind)  # validated: never keeps nothing
-            decisions, orphans = _do_prune(settings, storage, kind, dry_run)
-            for d in decisions:
+            pruned = _do_prune(settings, storage, kind, dry_run)
+            for d in pruned.decisions:
                 rows.append(
                     {
                         "id": d.id,
@@ -409,7 +486,7 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
                         "policy": policy.model_dump(),
                     }
                 )
-            for backup_id, started, _keys in orphans:
+            for backup_id, started, _keys in pruned.orphans:
                 rows.append(
                     {
                         "id": backup_id,
@@ -417,6 +494,18 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
                         "completed_at": None,
                         "action": "would delete" if dry_run else "deleted",
                         "reason": f"incomplete: no manifest, started {started.isoformat()}",
+                        "policy": policy.model_dump(),
+                    }
+                )
+            for leftover in pruned.leftovers:
+                rows.append(
+                    {
+                        "id": leftover.key.split("/")[1] if leftover.key.count("/") >= 2 else leftover.key,
+                        "type": kind,
+                        "completed_at": None,
+                        "action": "would delete" if dry_run else "deleted",
+                        "reason": f"{leftover.kind} of a stopped run: {leftover.key}, "
+                        f"started {leftover.started.isoformat()}",
                         "policy": policy.model_dump(),
                     }
                 )
@@ -438,21 +527,36 @@ def prune(backup_type: BackupType | None, dry_run: bool, as_json: bool) -> None:
 with those recorded in the backup's snapshot, drop the scratch database, and report the duration
 as a measured recovery-time (RTO) estimate. PostgreSQL: the DATABASE_URL role needs CREATEDB.
 Needs BACKUP_AGE_IDENTITY_FILE.
+
+\b
+--deep also compares a content fingerprint per table (an order-independent hash of every row),
+recorded in the same snapshot by backups made with BACKUP_TABLE_FINGERPRINTS=true: it catches
+rows that changed, not only rows that went missing. `schedule` drills deeply when that is set.
 {EXIT_CODES_HELP}"""
 )
+@click.option(
+    "--deep",
+    is_flag=True,
+    help="Also compare per-table content fingerprints (backups made with BACKUP_TABLE_FINGERPRINTS=true).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def drill(as_json: bool) -> None:
+def drill(deep: bool, as_json: bool) -> None:
     settings = _settings()
-    _guard(lambda: run_drill_command(settings, as_json=as_json))
+    _guard(lambda: run_drill_command(settings, deep=deep, as_json=as_json))
 
 
-def run_drill_command(settings: Settings, *, as_json: bool = False) -> int:
+def run_drill_command(settings: Settings, *, deep: bool = False, as_json: bool = False) -> int:
+    from .drill import run_drill
+
     started = time.monotonic()
     try:
-        result = run_drill(settings, open_storage(settings))
-    except BackupError as exc:
-        metrics.record(settings, "drill", ok=False, duration=time.monotonic() - started)
-        _report(settings, "drill", "database", ok=False, stage=exc.stage or "drill", message=str(exc))
+        result = run_drill(settings, open_storage(settings), deep=deep)
+    except (BackupError, Interrupted) as exc:
+        stopped = isinstance(exc, Interrupted) or interrupt.requested() is not None
+        stage = "interrupted" if stopped else (getattr(exc, "stage", None) or "drill")
+        with interrupt.shielded():
+            metrics.record(settings, "drill", ok=False, duration=time.monotonic() - started)
+            _report(settings, "drill", "database", ok=False, stage=stage, message=str(exc) + _notes(exc))
         raise
     metrics.record(settings, "drill", ok=True, duration=result["rto_estimate_seconds"])
     _emit(
@@ -460,7 +564,9 @@ def run_drill_command(settings: Settings, *, as_json: bool = False) -> int:
         result,
         lambda: click.echo(
             f"drill ok: {result['backup_id']} restored and matched ({result['tables']} tables, "
-            f"{result['rows']} rows) in {result['rto_estimate_seconds']} s"
+            f"{result['rows']} rows"
+            + (f", {result['fingerprints_compared']} content fingerprints" if deep else "")
+            + f") in {result['rto_estimate_seconds']} s"
         ),
     )
     return 0
@@ -482,6 +588,8 @@ The file works with stock `age -d -i FILE`."""
 @click.option("--force", is_flag=True, help="Replace an existing file (its key is then lost).")
 @click.option("--if-missing", is_flag=True, help="If the file exists, keep it and print its public key.")
 def keygen(output: Path | None, force: bool, if_missing: bool) -> None:
+    from .crypto import generate_key_file, public_key_of
+
     configure_logging()
     if output is None:
         import pyrage
@@ -505,7 +613,8 @@ plus a weekly drill when an identity is available.
 \b
   BACKUP_SCHEDULE_DATABASE  default '0 2 * * *'     BACKUP_SCHEDULE_FILES   default '30 2 * * *'
   BACKUP_SCHEDULE_CONFIG    default '45 2 * * *'    BACKUP_SCHEDULE_DRILL   default '0 4 * * 0'
-Set one to `off` to disable it. Each run also prunes its type. SIGTERM stops the scheduler between runs.
+Set one to `off` to disable it. Each run also prunes its type. SIGTERM/SIGINT between runs stop the
+scheduler (exit 0); during a run they stop and clean up that run first (exit 128 + the signal).
 {EXIT_CODES_HELP}"""
 )
 @click.option("--run-now", is_flag=True, help="Run every scheduled job once at start.")
@@ -514,12 +623,15 @@ def schedule(run_now: bool, once: bool) -> None:
     settings = _settings()
     if once and not run_now:
         _fail(ConfigError("--once only makes sense with --run-now"))
+    from .crypto import encryption_plan
 
     def job(action: Callable[[], int]) -> Callable[[], int]:
         def run() -> int:
             try:
                 return action()
             except BackupError as exc:
+                if (signum := interrupt.requested()) is not None:
+                    raise Interrupted(signum) from exc  # a stop request ends the scheduler too
                 log.error("job failed", extra={"error": scrub(str(exc)), "exit_code": exc.exit_code})
                 return exc.exit_code
 
@@ -529,7 +641,7 @@ def schedule(run_now: bool, once: bool) -> None:
         "create database": job(lambda: run_create(settings, "database")),
         "create files": job(lambda: run_create(settings, "files")),
         "create config": job(lambda: run_create(settings, "config")),
-        "drill": job(lambda: run_drill_command(settings)),
+        "drill": job(lambda: run_drill_command(settings, deep=settings.table_fingerprints)),
     }
     if not (settings.age_identity_file or settings.age_passphrase):
         settings.schedule_drill = "off"  # a drill needs the identity; hosts with only public keys skip it
@@ -538,12 +650,18 @@ def schedule(run_now: bool, once: bool) -> None:
     )  # fail at start, not at 2 a.m.: backups are never stored in clear
     jobs = _guard(lambda: planned_jobs(settings, runners))
     scheduler = Scheduler(jobs)
-    scheduler.install_signal_handlers()
-    if run_now:
-        status = scheduler.run_all_now()
-        if once:
-            sys.exit(status)
-    scheduler.run_forever()
+    with interrupt.stop_on_signals():
+        try:
+            if run_now:
+                status = scheduler.run_all_now()
+                if once:
+                    sys.exit(status)
+            scheduler.run_forever()
+        except Interrupted as exc:
+            if scheduler.running is None:  # between runs: nothing to clean up
+                log.info("scheduler stopped", extra={"signal": exc.signum})
+                sys.exit(0)
+            _stopped(exc.signum, exc)
 
 
 def _now() -> datetime:

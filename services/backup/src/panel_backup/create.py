@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import __version__
+from . import __version__, interrupt
 from .crypto import EncryptionPlan, encryption_plan, fingerprint
 from .dburl import is_sqlite, parse_postgres, sqlite_path
 from .errors import ConfigError
@@ -16,10 +16,8 @@ from .locking import postgres_lock, storage_lock
 from .logs import get_logger
 from .manifest import Compression, Encryption, Manifest, new_backup_id, write_manifest
 from .pipeline import Encoder
+from .seal import seal
 from .settings import BackupType, Settings
-from .sources.postgres import PostgresDump, find_tool
-from .sources.sqlite import SqliteSnapshot
-from .sources.tree import TarSource, config_entries, settings_document, walk_paths
 from .stages import StageTracker
 from .storage import Storage
 
@@ -36,24 +34,35 @@ class Prepared:
 
 
 def _prepare(settings: Settings, storage: Storage, backup_type: BackupType) -> Prepared:
+    # Each source is imported when it is the one backed up (psycopg2, sqlite3, tarfile: start-up time).
     if backup_type == "database":
         if not settings.database_url:
             raise ConfigError("DATABASE_URL is not set; it names the database to back up")
         if is_sqlite(settings.database_url):
+            from .sources.sqlite import SqliteSnapshot
+
             return Prepared(
-                SqliteSnapshot(sqlite_path(settings.database_url), settings.work_dir),
+                SqliteSnapshot(
+                    sqlite_path(settings.database_url),
+                    settings.work_dir,
+                    fingerprints=settings.table_fingerprints,
+                ),
                 storage_lock(storage, "database", settings.lock_ttl_seconds),
                 "database.sqlite3.zst.age",
                 "sqlite3",
             )
+        from .sources.postgres import PostgresDump, find_tool
+
         target = parse_postgres(settings.database_url)
         pg_dump = find_tool(settings.pg_bin_dir, "pg_dump")
         return Prepared(
-            PostgresDump(target, pg_dump),
+            PostgresDump(target, pg_dump, fingerprints=settings.table_fingerprints),
             postgres_lock(target, "create database"),
             "database.pgdump.zst.age",
             "pg_dump-custom",
         )
+    from .sources.tree import TarSource, config_entries, settings_document, walk_paths
+
     if backup_type == "files":
         if not settings.files_paths:
             raise ConfigError("BACKUP_FILES_PATHS is not set; list the folders to back up, comma-separated")
@@ -135,10 +144,10 @@ def create_backup(
             with tracker.stage("upload"):
                 storage.put_stream(artifact_key, pipe, source.expected_size)
         except BaseException:
-            encoder.abandon()
-            if wrapped_key:
-                with contextlib.suppress(Exception):
-                    storage.delete(wrapped_key)
+            with interrupt.shielded():
+                source.stop()  # first: a source still producing (or stalled) would hold the encoder
+                encoder.abandon()
+                _remove_quietly(storage, [wrapped_key])
             raise
         try:
             stats = encoder.finish()
@@ -146,7 +155,8 @@ def create_backup(
             with tracker.stage("source"):
                 metadata = {**source.metadata, **prepared.extra_metadata}
         except BaseException:
-            _remove_quietly(storage, [artifact_key, wrapped_key])  # data without a manifest is only clutter
+            with interrupt.shielded():
+                _remove_quietly(storage, [artifact_key, wrapped_key])  # data without a manifest: clutter
             raise
         with tracker.stage("manifest"):
             manifest = Manifest(
@@ -158,10 +168,9 @@ def create_backup(
                 started_at=started_at,
                 completed_at=datetime.now(UTC),
                 plain_size=stats.plain_size,
-                plain_sha256=stats.plain_sha256,
                 stored_size=stats.stored_size,
                 stored_sha256=stats.stored_sha256,
-                compression=Compression(level=settings.zstd_level),
+                compression=Compression(level=settings.zstd_level, content_checksum=True),
                 encryption=Encryption(
                     mode=plan.mode,  # type: ignore[arg-type]
                     recipient_fingerprints=[fingerprint(text) for text in plan.recipient_texts],
@@ -170,10 +179,12 @@ def create_backup(
                 source=metadata,
                 timings={**timings, "total_seconds": round(time.monotonic() - clock, 3)},
             )
+            manifest.seal = seal(manifest, plan.recipients)
             try:
                 write_manifest(storage, manifest)  # last: only now does the backup exist
             except BaseException:
-                _remove_quietly(storage, [artifact_key, wrapped_key])
+                with interrupt.shielded():
+                    _remove_quietly(storage, [artifact_key, wrapped_key])
                 raise
     log.info(
         "backup complete",

@@ -69,16 +69,26 @@ def is_sqlite(url: str) -> bool:
 
 
 def parse_postgres(url: str) -> PostgresTarget:
-    parts = urlsplit(url)
+    """The URL's parts; errors never repeat the URL (it holds the password)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(
+            "DATABASE_URL: the host or port cannot be read; the port must be a number from 1 to 65535 "
+            "(postgresql://user:password@host:5432/dbname; percent-encode special characters in the password)"
+        ) from None
     if parts.scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
         raise ConfigError("DATABASE_URL: expected postgresql://user:password@host:port/dbname")
+    if port == 0:
+        raise ConfigError("DATABASE_URL: the port must be a number from 1 to 65535")
     dbname = unquote(parts.path.lstrip("/"))
     if not dbname:
         raise ConfigError("DATABASE_URL: names no database; add /dbname to the URL")
     options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     return PostgresTarget(
         host=parts.hostname or "localhost",
-        port=parts.port or 5432,
+        port=port or 5432,
         user=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
         dbname=dbname,

@@ -15,11 +15,11 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+from . import interrupt
 from .dburl import PostgresTarget
 from .errors import LockHeldError, NotFoundError
 from .logs import get_logger
 from .settings import BackupType
-from .sources.postgres import connect
 from .storage import Storage
 
 log = get_logger("lock")
@@ -31,6 +31,8 @@ def advisory_key(name: str) -> int:
 
 @contextlib.contextmanager
 def postgres_lock(target: PostgresTarget, name: str) -> Iterator[None]:
+    from .sources.postgres import connect  # psycopg2: only for PostgreSQL
+
     conn = connect(target)
     conn.autocommit = True
     try:
@@ -44,7 +46,8 @@ def postgres_lock(target: PostgresTarget, name: str) -> Iterator[None]:
                 )
         yield
     finally:
-        conn.close()  # ends the session, which releases the advisory lock
+        with interrupt.shielded():
+            conn.close()  # ends the session, which releases the advisory lock
 
 
 def _lock_key(name: str) -> str:
@@ -89,9 +92,10 @@ def storage_lock(storage: Storage, name: BackupType | str, ttl_seconds: int) -> 
     try:
         yield
     finally:
-        try:
-            current = json.loads(storage.get_bytes(key))
-            if current.get("owner") == owner:
-                storage.delete(key)
-        except Exception as exc:  # a lock left behind expires; do not hide the run's own result
-            log.warning("could not release the lock", extra={"key": key, "error": str(exc)[:200]})
+        with interrupt.shielded():
+            try:
+                current = json.loads(storage.get_bytes(key))
+                if current.get("owner") == owner:
+                    storage.delete(key)
+            except Exception as exc:  # a lock left behind expires; do not hide the run's own result
+                log.warning("could not release the lock", extra={"key": key, "error": str(exc)[:200]})

@@ -6,10 +6,7 @@ last good backup, or why it could not find out.
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 from dataclasses import asdict, dataclass
-from email.message import EmailMessage
 from typing import Any
 
 from .logs import get_logger
@@ -67,6 +64,10 @@ def send_email(settings: Settings, report: Report) -> bool:
         return False
     if report.ok and not settings.email_on_success:
         return False
+    import smtplib  # only when a mail goes out
+    import ssl
+    from email.message import EmailMessage
+
     message = EmailMessage()
     message["Subject"] = report.subject()
     message["From"] = settings.email_from

@@ -9,9 +9,18 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from typing import Any
+from typing import Any, Protocol
 
+CHUNK = 1 << 20
 _EOF = object()
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Writable(Protocol):
+    def write(self, data: Any, /) -> int: ...
 
 
 class _Failure:
@@ -69,13 +78,20 @@ class BoundedPipe:
         while not self._pending:
             if self._done:
                 return b""
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if self._abandoned.is_set():
+                    raise PipeAbandoned("the pipe was abandoned") from None
+                continue
             if item is _EOF:
                 self._done = True
                 return b""
             if isinstance(item, _Failure):
                 self._done = True
                 raise item.error
+            if len(item) <= size:
+                return item  # a whole chunk: handed over without a copy
             self._pending = memoryview(item)
         out = bytes(self._pending[:size])
         self._pending = self._pending[size:]

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 
 from .logs import get_logger
 from .manifest import MANIFEST_NAME, load_manifests
-from .retention import Candidate, Decision, plan
+from .retention import Candidate, Decision, dated_in_future, plan
 from .settings import BackupType, Settings
-from .storage import Storage
+from .storage import Leftover, Storage
 
 log = get_logger("prune")
 
 
-def prune_plan(settings: Settings, storage: Storage, backup_type: BackupType) -> list[Decision]:
-    manifests = load_manifests(storage, backup_type)
-    return plan([Candidate(m.id, m.completed_at) for m in manifests], settings.policy_for(backup_type))
+def prune_plan(
+    settings: Settings, storage: Storage, backup_type: BackupType, *, protect: Collection[str] = ()
+) -> tuple[list[Decision], list[str]]:
+    """The decisions, and warnings about backups dated in the future."""
+    candidates = [Candidate(m.id, m.completed_at) for m in load_manifests(storage, backup_type)]
+    decisions = plan(candidates, settings.policy_for(backup_type), protect=protect)
+    warnings = dated_in_future(candidates)
+    for warning in warnings:
+        log.warning("clock", extra={"warning": warning})
+    return decisions, warnings
 
 
 def apply_plan(storage: Storage, backup_type: BackupType, decisions: list[Decision]) -> list[str]:
@@ -64,3 +72,19 @@ def delete_orphans(storage: Storage, orphans: list[tuple[str, datetime, list[str
         for key in keys:
             storage.delete(key)
         log.info("incomplete backup removed", extra={"id": backup_id})
+
+
+def find_leftovers(storage: Storage, backup_type: BackupType, min_age_hours: float) -> list[Leftover]:
+    """Partial files and unfinished multipart uploads of killed runs, older than min_age_hours by their
+    own time (a run still writing keeps its partial file fresh; an upload's start is the server's)."""
+    cutoff = datetime.now(UTC) - timedelta(hours=min_age_hours)
+    return sorted(
+        (item for item in storage.list_leftovers(f"{backup_type}/") if item.started < cutoff),
+        key=lambda item: (item.started, item.key),
+    )
+
+
+def remove_leftovers(storage: Storage, leftovers: list[Leftover]) -> None:
+    for leftover in leftovers:
+        storage.remove_leftover(leftover)
+        log.info("leftover removed", extra={"kind": leftover.kind, "key": leftover.key})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -13,14 +14,18 @@ from typing import Any
 
 import psycopg2
 
-from .crypto import restore_identities
+from . import interrupt
+from .archive import extract
+from .crypto import fingerprint, restore_identities
 from .dburl import PostgresTarget, is_sqlite, parse_postgres, sqlite_path
-from .errors import BackupError, ConfigError
+from .errors import BackupError, ConfigError, IntegrityError
 from .logs import get_logger
-from .manifest import Manifest
-from .pipeline import StreamStats, decode, decode_in_thread
+from .manifest import Manifest, check_stored_size
+from .pipeline import DecodeThread, StreamStats, decode
+from .seal import check_seal
 from .settings import Settings
 from .sources.postgres import ProcessReader, connect, find_tool, tool_version, user_tables, widen_pipe
+from .stages import describe_error
 from .storage import Storage
 
 log = get_logger("restore")
@@ -75,6 +80,35 @@ def resolve_postgres_target(settings: Settings, to: str) -> PostgresTarget:
     return parse_postgres(settings.database_url).with_dbname(to)
 
 
+def preflight(settings: Settings, storage: Storage, manifest: Manifest) -> tuple[list[Any], str]:
+    """Everything a restore can check before it changes anything: the key loads and is one the backup
+    was encrypted to, the manifest's seal matches (its facts are as written), and the data object is
+    there with the manifest's size. Returns the identities and the seal's state."""
+    identities = identities_for(settings, storage, manifest)
+    recorded = set(manifest.encryption.recipient_fingerprints)
+    if manifest.encryption.mode == "x25519" and recorded:
+        ours = {fingerprint(str(identity.to_public())) for identity in identities}
+        if not ours & recorded:
+            raise ConfigError(
+                f"the age identity does not match any recipient of {manifest.id}; use the key file whose "
+                "public key the backup was encrypted to (`panel-backup list --json` shows "
+                "encryption.recipient_fingerprints)"
+            )
+    sealed = check_seal(manifest, identities)
+    check_stored_size(storage, manifest)
+    return identities, sealed
+
+
+def decode_checks(settings: Settings, manifest: Manifest) -> dict[str, Any]:
+    """What decoding a backup checks against its manifest (both SHA-256) and how it reports."""
+    return {
+        "expected_stored_sha256": manifest.stored_sha256,
+        "expected_plain_sha256": manifest.plain_sha256,
+        "progress_interval": settings.progress_interval_seconds,
+        "what": manifest.id,
+    }
+
+
 def restore_postgres(
     settings: Settings, storage: Storage, manifest: Manifest, target: PostgresTarget, *, force: bool
 ) -> StreamStats:
@@ -88,10 +122,9 @@ def restore_postgres(
                 f"pg_restore is PostgreSQL {client_major} but the dump was made by pg_dump {dump_major}; "
                 f"use a PostgreSQL {dump_major}+ client (BACKUP_PG_BIN_DIR or the image's PG_MAJOR)"
             )
-    if not database_exists(target, target.dbname):
-        create_database(target, target.dbname)
-        log.info("created the target database", extra={"database": target.dbname})
-    elif not force:
+    identities, _sealed = preflight(settings, storage, manifest)
+    created = not database_exists(target, target.dbname)
+    if not created and not force:
         conn = connect(target)
         try:
             with conn.cursor() as cur:
@@ -103,6 +136,42 @@ def restore_postgres(
                 f"database {target.dbname} is not empty ({len(tables)} tables); restore into a new database "
                 "name, or pass --force to replace its contents"
             )
+    if created:
+        create_database(target, target.dbname)
+        log.info("created the target database", extra={"database": target.dbname})
+    try:
+        return _pg_restore(settings, storage, manifest, target, pg_restore, identities, force=force)
+    except BaseException as exc:
+        with interrupt.shielded():
+            if created:
+                exc.add_note(remove_database(target, "this restore created")[1])
+            else:
+                exc.add_note(f"database {target.dbname} may hold a partial restore")
+        raise
+
+
+def remove_database(target: PostgresTarget, why: str) -> tuple[bool, str]:
+    """Drop a database the run created: (whether it is gone, a note saying what happened). Never
+    raises: it runs while another error is on its way out, which it must not replace."""
+    try:
+        drop_database(target, target.dbname)
+    except Exception as exc:
+        log.warning("could not drop a database", extra={"database": target.dbname, "error": str(exc)[:300]})
+        reason = describe_error(exc)[:120]
+        return False, f"could not remove the database {target.dbname} {why} ({reason}); drop it by hand"
+    return True, f"removed the database {target.dbname} {why}"
+
+
+def _pg_restore(
+    settings: Settings,
+    storage: Storage,
+    manifest: Manifest,
+    target: PostgresTarget,
+    pg_restore: str,
+    identities: list[Any],
+    *,
+    force: bool,
+) -> StreamStats:
     command = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", f"--dbname={target.dbname}"]
     if force:
         command += ["--clean", "--if-exists"]
@@ -112,21 +181,18 @@ def restore_postgres(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=target.subprocess_env(),
+        start_new_session=True,  # its own process group: stopping it stops anything it started
     )
     widen_pipe(process.stdin)
     watcher = ProcessReader(process, "pg_restore")  # drains stderr, reports the exit status
     assert process.stdin is not None
-    identities = identities_for(settings, storage, manifest)
     try:
         with storage.open_read(manifest.artifact_key) as body:
             stats = decode(
                 body,
                 process.stdin,
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
-                progress_interval=settings.progress_interval_seconds,
-                what=manifest.id,
+                **decode_checks(settings, manifest),
             )
         process.stdin.close()
     except BrokenPipeError:
@@ -146,19 +212,18 @@ def restore_sqlite(
 ) -> StreamStats:
     if to.exists() and to.stat().st_size > 0 and not force:
         raise ConfigError(f"{to} exists and is not empty; choose a new path, or pass --force to replace it")
+    identities, _sealed = preflight(settings, storage, manifest)
     to.parent.mkdir(parents=True, exist_ok=True)
     partial = to.with_name(f".{to.name}.partial-{secrets.token_hex(4)}")
-    identities = identities_for(settings, storage, manifest)
     try:
-        with storage.open_read(manifest.artifact_key) as body, open(partial, "xb") as out:
+        # 0600: the database holds password hashes and tokens.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with storage.open_read(manifest.artifact_key) as body, os.fdopen(fd, "wb") as out:
             stats = decode(
                 body,
                 out,
                 identities,
-                expected_stored_sha256=manifest.stored_sha256,
-                expected_plain_sha256=manifest.plain_sha256,
-                progress_interval=settings.progress_interval_seconds,
-                what=manifest.id,
+                **decode_checks(settings, manifest),
             )
         os.replace(partial, to)
     finally:
@@ -171,43 +236,53 @@ def restore_tree(
 ) -> StreamStats:
     if to.exists() and not to.is_dir():
         raise ConfigError(f"--to {to} is not a directory")
-    if to.exists() and any(to.iterdir()) and not force:
+    was_there = to.exists()
+    if was_there and any(to.iterdir()) and not force:
         raise ConfigError(
             f"{to} is not empty; restore into an empty folder, or pass --force to write into it"
         )
+    was_empty = not was_there or not any(to.iterdir())
+    identities, _sealed = preflight(settings, storage, manifest)
     to.mkdir(parents=True, exist_ok=True)
-    identities = identities_for(settings, storage, manifest)
-    with storage.open_read(manifest.artifact_key) as body:
-        pipe, finish = decode_in_thread(
-            body,
-            identities,
-            expected_stored_sha256=manifest.stored_sha256,
-            expected_plain_sha256=manifest.plain_sha256,
-            progress_interval=settings.progress_interval_seconds,
-            what=manifest.id,
-        )
-        try:
-            with tarfile.open(fileobj=pipe, mode="r|") as tar:  # type: ignore[call-overload]
-                # The "data" filter refuses absolute paths, "..", and links or devices leaving `to`.
-                tar.extractall(to, filter="data")
-            while pipe.read(1 << 20):  # tar's end-of-archive padding
-                pass
-        except tarfile.FilterError as exc:
-            pipe.abandon()
-            raise BackupError(
-                f"refused to restore {manifest.id}: {exc} (path traversal)", stage="restore"
-            ) from None
-        except tarfile.TarError as exc:
-            pipe.abandon()
-            with contextlib.suppress(BaseException):
-                finish()
-            raise BackupError(
-                f"{manifest.id} is not a readable tar archive: {exc}", stage="restore"
-            ) from None
-        except BaseException:
-            pipe.abandon()
-            raise
-        return finish()
+    try:
+        with (
+            storage.open_read(manifest.artifact_key) as body,
+            DecodeThread(
+                body,
+                identities,
+                **decode_checks(settings, manifest),
+            ) as decoder,
+        ):
+            try:
+                extract(decoder.pipe, to)
+            except (tarfile.TarError, OSError) as exc:
+                cause = decoder.stop()  # a damaged object or a wrong key explains more than tar can
+                if cause is not None:
+                    raise cause from None
+                if isinstance(exc, OSError):
+                    raise BackupError(f"restoring {manifest.id} failed: {describe_error(exc)}") from None
+                raise IntegrityError(f"{manifest.id}: not a readable tar archive ({exc})") from None
+            return decoder.finish()
+    except BaseException as exc:
+        with interrupt.shielded():
+            _undo_tree(to, exc, created=not was_there, was_empty=was_empty)
+        raise
+
+
+def _undo_tree(to: Path, exc: BaseException, *, created: bool, was_empty: bool) -> None:
+    """Remove what a failed restore wrote, when that can be told apart from what was there before."""
+    if created:
+        shutil.rmtree(to, ignore_errors=True)  # never follows links: it removes them
+        exc.add_note(f"removed the partly restored folder {to}")
+    elif was_empty:
+        for child in list(to.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        exc.add_note(f"emptied {to} again")
+    else:
+        exc.add_note(f"{to} may hold partly restored files (it was not empty: --force)")
 
 
 def restore(settings: Settings, storage: Storage, manifest: Manifest, to: str, *, force: bool) -> StreamStats:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import FrameType
 
 from .dburl import is_sqlite
 from .errors import ConfigError
 from .logs import get_logger
-from .settings import Settings
+from .settings import SCHEDULE_OFF, Settings
 
 log = get_logger("schedule")
-OFF = ("", "off", "never", "none")
+OFF = SCHEDULE_OFF
 
 
 @dataclass
@@ -31,9 +29,8 @@ class Job:
 
 
 def planned_jobs(settings: Settings, runners: dict[str, Callable[[], int]]) -> list[Job]:
-    """The jobs that make sense for this configuration: only sources that are configured."""
-    from croniter import croniter  # imported late: only `schedule` needs it, and it is slow to import
-
+    """The jobs that make sense for this configuration: only sources that are configured. (The cron
+    expressions were validated when the settings loaded.)"""
     wanted: list[tuple[str, str, str]] = []
     if settings.database_url:
         wanted.append(("create database", "BACKUP_SCHEDULE_DATABASE", settings.schedule_database))
@@ -43,43 +40,37 @@ def planned_jobs(settings: Settings, runners: dict[str, Callable[[], int]]) -> l
         wanted.append(("create files", "BACKUP_SCHEDULE_FILES", settings.schedule_files))
     if settings.config_dir:
         wanted.append(("create config", "BACKUP_SCHEDULE_CONFIG", settings.schedule_config))
-    jobs, problems = [], []
-    for name, variable, expression in wanted:
-        if expression.strip().lower() in OFF:
-            continue
-        if not croniter.is_valid(expression):
-            problems.append(
-                f"{variable}={expression!r}: not a cron expression (e.g. '0 2 * * *' for 02:00 UTC daily)"
-            )
-            continue
-        jobs.append(Job(name, expression, runners[name]))
-    if problems:
-        raise ConfigError(problems)
+    jobs = [
+        Job(name, expression, runners[name])
+        for name, _variable, expression in wanted
+        if expression.strip().lower() not in OFF
+    ]
     if not jobs:
         raise ConfigError("nothing to schedule: set DATABASE_URL, BACKUP_FILES_PATHS or BACKUP_CONFIG_DIR")
     return jobs
 
 
 class Scheduler:
+    """Runs jobs when due. Stop signals (interrupt.py) raise out of the wait or the running job;
+    `running` tells the caller whether a job was cut short."""
+
     def __init__(self, jobs: list[Job]) -> None:
         self.jobs = jobs
+        self.running: str | None = None
         self._stop = threading.Event()
 
-    def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
-        log.info("stopping the scheduler", extra={"signal": signum})
+    def stop(self) -> None:
         self._stop.set()
-
-    def install_signal_handlers(self) -> None:
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
 
     def run_job(self, job: Job) -> int:
         log.info("scheduled job starting", extra={"job": job.name})
+        self.running = job.name
         try:
             status = job.run()
         except Exception as exc:  # the scheduler outlives any single failed run
             log.error("scheduled job crashed", extra={"job": job.name, "error": str(exc)})
             status = 1
+        self.running = None
         log.info("scheduled job finished", extra={"job": job.name, "status": status})
         return status
 

@@ -7,14 +7,24 @@ Validation collects every problem and reports one line each, so a bad deployment
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-import yaml
-from pydantic import AliasChoices, BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .dburl import parse_postgres, sqlite_path
 from .errors import ConfigError
 from .redact import register_secret
 
@@ -55,7 +65,7 @@ _DEFAULTS: dict[str, Any] = {
     "s3_sse": "",
     "s3_checksum_calculation": "when_supported",
     "s3_max_parts": 10_000,
-    "s3_min_part_size_mib": 16,
+    "s3_min_part_size_mib": 8,
     "s3_max_attempts": 5,
     "zstd_level": 3,
     "zstd_threads": 0,
@@ -73,8 +83,31 @@ _DEFAULTS: dict[str, Any] = {
     "smtp_security": "starttls",
     "email_on_success": False,
     "progress_interval_seconds": 10.0,
+    "table_fingerprints": False,
     "log_level": "INFO",
 }
+
+
+# field: (lowest, highest, what the value means), checked when the settings load
+RANGES: dict[str, tuple[int, int, str]] = {
+    "zstd_level": (1, 19, "1 is fastest, 19 smallest"),
+    "zstd_threads": (0, 64, "zstd worker threads, 0 compresses in the pipeline's own thread"),
+    "s3_max_parts": (1, 10_000, "S3's limit is 10000; some S3-compatible stores allow 1000"),
+    "s3_min_part_size_mib": (5, 5120, "S3's smallest and largest part sizes"),
+    "s3_max_attempts": (1, 20, "requests per S3 call, 1 means no retries"),
+    "keep_last": (0, 100_000, "backups kept by this rule"),
+    "keep_daily": (0, 100_000, "backups kept by this rule"),
+    "keep_weekly": (0, 100_000, "backups kept by this rule"),
+    "keep_monthly": (0, 100_000, "backups kept by this rule"),
+    "lock_ttl_seconds": (60, 30 * 86400, "how long a lock of a dead run blocks new runs; longer than a run"),
+    "progress_interval_seconds": (0, 86400, "seconds between progress lines, 0 turns them off"),
+    "smtp_port": (1, 65535, "a TCP port (587 STARTTLS, 465 TLS, 25 plain)"),
+}
+SCHEDULES = ("schedule_database", "schedule_files", "schedule_config", "schedule_drill")
+SCHEDULE_OFF = ("", "off", "never", "none")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
 
 
 def _env(name: str, field_name: str) -> Any:
@@ -106,8 +139,9 @@ SECRET_FIELDS = {
     "BACKUP_SMTP_PASSWORD": "smtp_password",
     "DATABASE_URL": "database_url",
     "BACKUP_WEBHOOK_URL": "webhook_url",
-    "BACKUP_AGE_RECIPIENTS": "age_recipients",
 }
+# BACKUP_AGE_RECIPIENTS_FILE is not the file variant of a secret (public keys are not secret) but a setting
+# of its own: one key per line, `#` comments (Settings.recipients_text).
 
 
 class _SecretFilesSource(PydanticBaseSettingsSource):
@@ -145,6 +179,8 @@ class _YamlSource(PydanticBaseSettingsSource):
         path = os.environ.get("BACKUP_CONFIG_FILE")
         if not path:
             return {}
+        import yaml  # only with a settings file
+
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except OSError as exc:
@@ -174,6 +210,7 @@ class Settings(BaseSettings):
     config_env_vars: CommaList = _env("BACKUP_CONFIG_ENV_VARS", "config_env_vars")
     pg_bin_dir: Path | None = _env("BACKUP_PG_BIN_DIR", "pg_bin_dir")
     work_dir: Path = _env("BACKUP_WORK_DIR", "work_dir")
+    table_fingerprints: bool = _env("BACKUP_TABLE_FINGERPRINTS", "table_fingerprints")
 
     # Storage
     target: str | None = _env("BACKUP_TARGET", "target")
@@ -261,46 +298,144 @@ class Settings(BaseSettings):
     @field_validator("target")
     @classmethod
     def _check_target(cls, value: str | None) -> str | None:
-        if value and not (value.startswith("file://") or value.startswith("s3://")):
+        if not value:
+            return value
+        if value.startswith("file://"):
+            if not value[len("file://") :].strip():
+                raise ValueError("names no folder; use file:///absolute/path or file://./relative/path")
+            return value
+        if not value.startswith("s3://"):
             raise ValueError("must start with file:// (a local directory) or s3:// (s3://bucket/prefix)")
-        if value and value.startswith("s3://") and not value[len("s3://") :].split("/", 1)[0]:
+        bucket = value[len("s3://") :].split("/", 1)[0]
+        if not bucket:
             raise ValueError("names no bucket; use s3://bucket or s3://bucket/prefix")
+        if not BUCKET_NAME.fullmatch(bucket):
+            raise ValueError(
+                f"{bucket!r} is not a bucket name (3-63 letters, digits, dots, hyphens); use s3://bucket/prefix"
+            )
         return value
 
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
-        if value and value.split(":", 1)[0].split("+", 1)[0] not in ("postgresql", "postgres", "sqlite"):
-            raise ValueError("must be a postgresql://... or sqlite:///path URL")
+        # The URL holds the password: no message here repeats any of it.
+        if not value:
+            return value
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in ("postgresql", "postgres", "sqlite"):
+            raise ValueError("must be a postgresql://user:password@host:5432/dbname or sqlite:///path URL")
+        try:
+            if scheme == "sqlite":
+                sqlite_path(value)
+            else:
+                parse_postgres(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("DATABASE_URL: ")) from None
         return value
 
-    @field_validator("zstd_level")
+    @field_validator(*RANGES)
     @classmethod
-    def _check_level(cls, value: int) -> int:
-        if not 1 <= value <= 19:
-            raise ValueError("must be between 1 (fastest) and 19 (smallest)")
+    def _check_range(cls, value: int, info: ValidationInfo) -> int:
+        low, high, meaning = RANGES[info.field_name or ""]
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}: {meaning}")
         return value
 
-    @field_validator("s3_max_parts")
+    @field_validator("orphan_min_age_hours")
     @classmethod
-    def _check_max_parts(cls, value: int) -> int:
-        if not 1 <= value <= 10_000:
-            raise ValueError("must be between 1 and 10000 (S3's limit; some S3-compatible stores allow 1000)")
+    def _check_orphan_age(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be above 0 hours (fractions allowed) and longer than any run takes")
         return value
 
-    @field_validator("s3_min_part_size_mib")
+    @field_validator("log_level", mode="before")
     @classmethod
-    def _check_min_part_size(cls, value: int) -> int:
-        if not 5 <= value <= 5120:
-            raise ValueError("must be between 5 and 5120 MiB (S3's smallest and largest part sizes)")
+    def _check_log_level(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().upper() in LOG_LEVELS:
+            return value.strip().upper()
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+
+    @field_validator("s3_endpoint_url", "webhook_url", "pushgateway_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        except ValueError:  # a port out of range or not a number, a broken IPv6 address
+            ok = False
+        if not ok:
+            raise ValueError("must be an http:// or https:// URL with a host (and a port from 1 to 65535)")
         return value
 
-    @field_validator("s3_max_attempts")
+    @field_validator("s3_region")
     @classmethod
-    def _check_max_attempts(cls, value: int) -> int:
-        if value < 1:
-            raise ValueError("must be at least 1 (1 means no retries)")
+    def _check_region(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,64}", value):
+            raise ValueError("must be a region name such as us-east-1")
         return value
+
+    @field_validator("s3_storage_class")
+    @classmethod
+    def _check_storage_class(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Z][A-Z_]{1,40}", value):
+            raise ValueError("must be a storage class such as STANDARD_IA or GLACIER_IR (upper case)")
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _check_from(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL.fullmatch(value):
+            raise ValueError("must be an email address such as backups@example.com")
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _check_to(cls, value: list[str]) -> list[str]:
+        bad = [address for address in value if not EMAIL.fullmatch(address)]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an email address; list addresses separated by commas")
+        return value
+
+    @field_validator("age_recipients")
+    @classmethod
+    def _check_recipients(cls, value: list[str]) -> list[str]:
+        import pyrage
+
+        for text in value:
+            try:
+                pyrage.x25519.Recipient.from_str(text)
+            except pyrage.RecipientError:
+                shown = text[:12] + "..." if len(text) > 12 else text
+                raise ValueError(
+                    f"{shown!r} is not an age X25519 public key (age1...); `panel-backup keygen` prints one"
+                ) from None
+        return value
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _check_smtp_host(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9.\-:\[\]]{1,253}", value):
+            raise ValueError("must be a host name or address, without a scheme or port")
+        return value
+
+    @field_validator(*SCHEDULES)
+    @classmethod
+    def _check_schedule(cls, value: str, info: ValidationInfo) -> str:
+        text = value.strip()
+        if text.lower() in SCHEDULE_OFF or text == _DEFAULTS[info.field_name or ""]:
+            return text
+        if len(text.split()) != 5 and not text.startswith("@"):
+            raise ValueError(
+                f"{text!r} has {len(text.split())} fields; use 5 (minute hour day month weekday, UTC), "
+                "e.g. '0 2 * * *', or `off`"
+            )
+        from croniter import croniter  # only for a schedule that is not the default: it is slow to import
+
+        if not croniter.is_valid(text):
+            raise ValueError(f"{text!r} is not a cron expression; e.g. '0 2 * * *' for 02:00 UTC daily")
+        return text
 
     @model_validator(mode="after")
     def _default_policy_keeps_something(self) -> Settings:
@@ -310,6 +445,40 @@ class Settings(BaseSettings):
                 "set at least one of them above 0"
             )
         return self
+
+    def coherence_problems(self) -> list[str]:
+        """Settings that are each valid but do not work together: one line each, naming the fix."""
+        problems = []
+        mail = {
+            "BACKUP_SMTP_HOST": self.smtp_host,
+            "BACKUP_EMAIL_FROM": self.email_from,
+            "BACKUP_EMAIL_TO": self.email_to,
+        }
+        if any(mail.values()) and not all(mail.values()):
+            missing = ", ".join(name for name, value in mail.items() if not value)
+            problems.append(
+                f"{missing}: not set, but {', '.join(n for n, v in mail.items() if v)} is; "
+                "mail needs all three (or none)"
+            )
+        if bool(self.smtp_username) != bool(self.smtp_password):
+            problems.append(
+                "BACKUP_SMTP_USERNAME/BACKUP_SMTP_PASSWORD: only one is set; set both to log in, or neither"
+            )
+        if bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
+            problems.append(
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: only one is set; set both, or neither to use the "
+                "instance role / IRSA"
+            )
+        if self.s3_sse_kms_key_id and self.s3_sse != "aws:kms":
+            problems.append(
+                "BACKUP_S3_SSE_KMS_KEY_ID: set, but BACKUP_S3_SSE is not aws:kms; set both or unset it"
+            )
+        if self.pushgateway_url and self.metrics_textfile:
+            problems.append(
+                "BACKUP_PUSHGATEWAY_URL and BACKUP_METRICS_TEXTFILE are both set; metrics go to one place: "
+                "unset one of them"
+            )
+        return problems
 
     def policy_for(self, backup_type: BackupType) -> RetentionPolicy:
         if backup_type in self.retention:
@@ -357,6 +526,8 @@ def load_settings() -> Settings:
                 )
             problems.append(f"{where}: {message}")
         raise ConfigError(problems) from None
+    if problems := settings.coherence_problems():
+        raise ConfigError(problems)
     for secret in (
         settings.aws_secret_access_key,
         settings.age_passphrase,

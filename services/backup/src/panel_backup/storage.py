@@ -13,12 +13,14 @@ import math
 import os
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from .errors import BackupError, ConfigError, NotFoundError
 from .logs import get_logger
-from .pipeline import CHUNK, Readable
+from .pipe import CHUNK, Readable
 from .redact import redact_url
 from .settings import Settings
 
@@ -28,6 +30,17 @@ S3_MIN_PART = 5 * MIB
 S3_MAX_PART = 5 * 1024 * MIB
 UPLOAD_CONCURRENCY = 2  # parts in flight at once; more buys little on the 2-core nodes we target
 IN_MEMORY_PARTS = 2  # parts read ahead of the uploads (boto3's max_in_memory_upload_chunks)
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """What a run killed mid-upload leaves that no listing of objects shows: a hidden partial file
+    (`file://`) or an unfinished multipart upload (S3, billed until aborted)."""
+
+    kind: str  # "partial file" or "unfinished multipart upload"
+    key: str  # relative to the target, like every storage key
+    started: datetime
+    upload_id: str | None = None
 
 
 class Storage(Protocol):
@@ -40,6 +53,8 @@ class Storage(Protocol):
     def size(self, key: str) -> int | None: ...
     def list_keys(self, prefix: str) -> Iterator[str]: ...
     def delete(self, key: str) -> None: ...
+    def list_leftovers(self, prefix: str) -> Iterator[Leftover]: ...
+    def remove_leftover(self, leftover: Leftover) -> None: ...
 
 
 def part_size_for(expected_size: int | None, *, min_part_mib: int, max_parts: int) -> int:
@@ -67,12 +82,37 @@ class LocalStorage:
             raise BackupError(f"refusing a storage key outside the target directory: {key}")
         return path
 
+    def _make_parents(self, path: Path) -> None:
+        """Create the missing folders down to `path`'s, each 0700 (intermediate ones too, which
+        `mkdir(parents=True)` would leave at the umask's default)."""
+        missing = []
+        for parent in path.parents:
+            if parent.exists():
+                break
+            missing.append(parent)
+        for folder in reversed(missing):
+            with contextlib.suppress(FileExistsError):  # another run made it meanwhile
+                folder.mkdir(mode=0o700)
+
+    def _remove_empty_parents(self, path: Path) -> None:
+        """After a failure or a delete: remove the folders left empty, up to (not including) the root."""
+        root = self.root.resolve()
+        for parent in path.parents:
+            if parent == root or not parent.is_relative_to(root):
+                return
+            try:
+                parent.rmdir()
+            except OSError:
+                return  # not empty (or gone): stop here
+
     def _write(self, key: str, chunks: Iterator[bytes]) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(path)
         partial = path.with_name(f".{path.name}.partial-{secrets.token_hex(4)}")
         try:
-            with open(partial, "xb") as handle:
+            # 0600 whatever the umask: backups, manifests (they name hosts and tables) and locks.
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
                 for chunk in chunks:
                     handle.write(chunk)
                 handle.flush()
@@ -80,6 +120,7 @@ class LocalStorage:
             os.replace(partial, path)
         except BaseException:
             partial.unlink(missing_ok=True)
+            self._remove_empty_parents(partial)
             raise
 
     def put_stream(self, key: str, reader: Readable, expected_size: int | None) -> None:
@@ -94,7 +135,7 @@ class LocalStorage:
 
     def put_bytes_if_absent(self, key: str, data: bytes) -> bool:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_parents(path)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
@@ -137,8 +178,22 @@ class LocalStorage:
     def delete(self, key: str) -> None:
         path = self._path(key)
         path.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()  # only succeeds once the backup's folder is empty
+        self._remove_empty_parents(path)  # the backup's folder once its last object is gone
+
+    def list_leftovers(self, prefix: str) -> Iterator[Leftover]:
+        base = self.root / prefix
+        if not base.exists():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files:
+                if name.startswith(".") and ".partial-" in name:
+                    path = Path(dirpath) / name
+                    with contextlib.suppress(FileNotFoundError):  # finished meanwhile
+                        started = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+                        yield Leftover("partial file", str(path.relative_to(self.root)), started)
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        self.delete(leftover.key)
 
 
 class _UploadStopped(Exception):
@@ -330,6 +385,23 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def list_leftovers(self, prefix: str) -> Iterator[Leftover]:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            for upload in page.get("Uploads", []):
+                yield Leftover(
+                    "unfinished multipart upload",
+                    upload["Key"][strip:],
+                    upload["Initiated"],
+                    upload["UploadId"],
+                )
+
+    def remove_leftover(self, leftover: Leftover) -> None:
+        self.client.abort_multipart_upload(
+            Bucket=self.bucket, Key=self._key(leftover.key), UploadId=leftover.upload_id
+        )
 
 
 def open_storage(settings: Settings, *, max_attempts: int | None = None) -> Storage:

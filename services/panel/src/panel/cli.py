@@ -53,9 +53,11 @@ def main() -> None:
     # Every process that counts something (web, worker and its job children, one-off commands) writes
     # its samples into PROMETHEUS_MULTIPROC_DIR when it is set; a fresh emptyDir or tmpfs has no such
     # folder yet, and a missing folder makes every metric write raise FileNotFoundError.
-    from panel import metrics
-
-    metrics.ensure_multiprocess_dir()
+    # Not by importing panel.metrics here: a metric without labels opens its file as soon as it is
+    # defined, and `web`/`worker` first drop a previous run's files (_prepare_metrics_dir), which would
+    # leave that metric writing to a deleted file that never reaches /metrics.
+    if multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.makedirs(multiproc_dir, exist_ok=True)
 
 
 @main.command("check-config")
@@ -75,7 +77,16 @@ def check_config() -> None:
 
 
 @main.command()
-def migrate() -> None:
+@click.option(
+    "--wait-for-database",
+    "wait_seconds",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the database to accept connections before migrating (a Job that starts "
+    "together with its database); 0 fails at once.",
+)
+def migrate(wait_seconds: float) -> None:
     """Apply every pending database migration (the web process never does this itself).
 
     A database already ahead of this image (migrated by a newer release, e.g. during a rollback) is left
@@ -89,6 +100,7 @@ def migrate() -> None:
     engine = make_engine(settings)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one summary line below, not one per step
     try:
+        _wait_for_database(engine, wait_seconds)
         before = schema.state(engine)
         if before.standing is schema.Standing.AHEAD:
             click.echo(f"nothing to do: {before.describe()}")
@@ -290,6 +302,24 @@ def _prepare_metrics_dir(default_name: str) -> None:
     for stale in metrics_dir.glob("*.db"):
         stale.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+
+def _wait_for_database(engine: Any, timeout: float) -> None:
+    """Wait up to `timeout` seconds until the database accepts a connection; past that, the caller's own
+    attempt fails with its usual one-line error. A database that is still starting (its name not yet in
+    DNS, its port not yet open) is not an error for a Job that starts together with it."""
+    deadline = time.monotonic() + timeout
+    said = False
+    while time.monotonic() < deadline:
+        try:
+            with engine.connect():
+                return
+        except SQLAlchemyError as exc:
+            if not said:
+                reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                click.echo(f"waiting up to {timeout:g}s for the database: {reason}", err=True)
+                said = True
+            time.sleep(1.0)
 
 
 def _wait_for_redis(connection: Any, timeout: float = 120.0) -> None:

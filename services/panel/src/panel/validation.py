@@ -13,11 +13,13 @@ from flask import request
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -36,7 +38,16 @@ ServerName = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Address = Annotated[str, StringConstraints(pattern=ADDRESS_PATTERN)]
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
 Owner = Annotated[str, StringConstraints(pattern=OWNER_PATTERN)]
-Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 443.0 is the integer 443 (JSON Schema agrees), 443.5 is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_whole_number)]
 ProtocolName = Literal["tcp", "http", "https"]
 RoleName = Literal["admin", "operator", "viewer"]
 Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
@@ -50,7 +61,19 @@ def _acceptable_password(value: str) -> str:
 
 
 # The rules that need no username; UserCreate adds the username rule (see panel.auth.password_policy).
-Password = Annotated[str, AfterValidator(_acceptable_password)]
+# The document shows the length bounds; the rest of the policy (breached, guessable) has no JSON Schema.
+Password = Annotated[
+    str,
+    AfterValidator(_acceptable_password),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": password_policy.MIN_LENGTH,
+            "maxLength": password_policy.MAX_LENGTH,
+            "description": "Not common, breached or easy to guess; not containing the username",
+        }
+    ),
+]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s\x00-\x1f]{1,128}@[A-Za-z0-9.-]{1,126}$")]
 
 
@@ -61,7 +84,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _patch_schema(nullable: frozenset[str], examples: list[dict[str, Any]]) -> Any:
+    """JSON Schema of a PATCH body: every field optional, only ``nullable`` ones may be null.
+
+    The model types the others ``X | None`` to tell "left out" from "sent"; the views refuse an
+    explicit null for them (``non_null_fields``), so the document must not offer null.
+    """
+
+    def adjust(schema: dict[str, Any]) -> None:
+        for name, field_schema in schema["properties"].items():
+            if name in nullable:
+                continue
+            branches = [branch for branch in field_schema.pop("anyOf", []) if branch != {"type": "null"}]
+            if len(branches) == 1:
+                field_schema.update(branches[0])
+            field_schema.pop("default", None)
+        schema["examples"] = examples
+
+    return adjust
+
+
 class ServerCreate(_Strict):
+    """A server to register (POST /api/v2/servers; v1's POST and PUT take the same body)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "web-01", "address": "10.0.3.17", "port": 443, "protocol": "https", "tags": ["prod"]}
+            ]
+        }
+    )
+
     name: ServerName
     address: Address
     port: Port
@@ -71,6 +124,12 @@ class ServerCreate(_Strict):
 
 
 class ServerPatch(_Strict):
+    """The fields to change; the others keep their value. Only `owner` may be null."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_patch_schema(frozenset({"owner"}), [{"port": 8443, "tags": ["prod", "eu-west"]}])
+    )
+
     name: ServerName | None = None
     address: Address | None = None
     port: Port | None = None
@@ -80,6 +139,14 @@ class ServerPatch(_Strict):
 
 
 class UserCreate(_Strict):
+    """A new account."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"username": "bob", "password": "pale-violet-kettle-harbour", "role": "operator"}]
+        }
+    )
+
     username: Username
     password: Password
     role: RoleName = "viewer"
@@ -95,6 +162,12 @@ class UserCreate(_Strict):
 
 
 class UserPatch(_Strict):
+    """The fields to change; the others keep their value. Only `email` may be null."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_patch_schema(frozenset({"email"}), [{"role": "viewer"}, {"is_active": False}])
+    )
+
     role: RoleName | None = None
     is_active: bool | None = None
     password: Password | None = None

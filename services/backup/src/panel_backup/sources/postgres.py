@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -16,12 +17,14 @@ from typing import IO, Any
 import psycopg2
 from psycopg2 import sql
 
+from .. import interrupt
 from ..dburl import PostgresTarget
 from ..errors import BackupError, ConfigError, SourceError
 from ..logs import get_logger
 from ..redact import scrub
 
 log = get_logger("postgres")
+CANCEL_WAIT_SECONDS = 5  # how long a failed run waits for the server to stop a query it started
 
 
 def find_tool(bin_dir: Path | None, name: str) -> str:
@@ -94,15 +97,69 @@ def user_tables(cur: Any) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in cur.fetchall()]
 
 
-def row_counts(conn: Any) -> dict[str, int]:
+FINGERPRINT_METHOD = "postgresql: sum of hashtextextended(row::text, 0) per table, text settings fixed"
+# Row text depends on these session settings; the backup and the drill both set them.
+_TEXT_SETTINGS = (
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'postgres'",
+    "SET TimeZone = 'UTC'",
+    "SET extra_float_digits = 3",
+    "SET bytea_output = 'hex'",
+)
+
+
+def table_facts(
+    conn: Any, *, fingerprints: bool = False, beside_pg_dump: bool = False
+) -> tuple[dict[str, int], dict[str, str]]:
+    """Per-table row counts and, optionally, content fingerprints, in the connection's transaction.
+
+    A fingerprint is the sum (as an exact numeric) of a 64-bit hash of each row's text: independent of
+    row order and physical layout, so a restored copy has the same one exactly when it holds the same
+    rows. It reads every row (the count alone may use an index), hence optional.
+    """
     counts: dict[str, int] = {}
+    prints: dict[str, str] = {}
     with conn.cursor() as cur:
+        if beside_pg_dump:
+            # One backend, not a parallel scan with workers: the counts run while pg_dump streams, and
+            # pg_dump's own backend is the critical path that extra workers would take CPU from.
+            cur.execute("SET max_parallel_workers_per_gather = 0")
+        if fingerprints:
+            for statement in _TEXT_SETTINGS:
+                cur.execute(statement)
         for schema, table in user_tables(cur):
-            cur.execute(
-                sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
-            )
-            counts[f"{schema}.{table}"] = int(cur.fetchone()[0])
-    return counts
+            name = f"{schema}.{table}"
+            relation = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            if fingerprints:
+                cur.execute(
+                    sql.SQL(
+                        "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)::text "
+                        "FROM {} AS t"
+                    ).format(relation)
+                )
+                count, prints[name] = cur.fetchone()
+            else:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}").format(relation))
+                (count,) = cur.fetchone()
+            counts[name] = int(count)
+    return counts, prints
+
+
+def row_counts(conn: Any) -> dict[str, int]:
+    return table_facts(conn)[0]
+
+
+def stop_query(conn: Any, worker: threading.Thread) -> bool:
+    """Cancel the query `worker` runs on `conn` and wait a little for it to end; False if it did not.
+
+    A frozen server answers neither the cancel request (libpq waits for it) nor the query, and
+    neither may hold up a run that is failing or stopping (SIGTERM has a grace period, then SIGKILL).
+    """
+    canceller = threading.Thread(target=conn.cancel, name="cancel-query", daemon=True)
+    canceller.start()
+    canceller.join(CANCEL_WAIT_SECONDS)
+    worker.join(CANCEL_WAIT_SECONDS)
+    return not worker.is_alive()
 
 
 def widen_pipe(stream: IO[bytes] | None, size: int = 1 << 20) -> None:
@@ -127,6 +184,7 @@ class ProcessReader:
         self._stdout: IO[bytes] = process.stdout
         self._stderr_thread = threading.Thread(target=self._drain, args=(process.stderr,), daemon=True)
         self._stderr_thread.start()
+        interrupt.register_child(process)  # SIGTERM stops it first, so its reader sees the end at once
 
     def _drain(self, stream: IO[bytes]) -> None:
         for line in stream:
@@ -140,6 +198,7 @@ class ProcessReader:
         if data:
             return data
         code = self.process.wait()
+        interrupt.unregister_child(self.process)
         self._stderr_thread.join(timeout=10)
         if code != 0:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -149,8 +208,10 @@ class ProcessReader:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+            interrupt.signal_group(self.process, signal.SIGKILL)
+        self.process.wait()
+        interrupt.unregister_child(self.process)
+        self._stderr_thread.join(timeout=10)
 
 
 class PostgresDump:
@@ -160,9 +221,11 @@ class PostgresDump:
     in a thread while pg_dump streams, rather than delaying the dump.
     """
 
-    def __init__(self, target: PostgresTarget, pg_dump: str) -> None:
+    def __init__(self, target: PostgresTarget, pg_dump: str, *, fingerprints: bool = False) -> None:
         self.target = target
         self.pg_dump = pg_dump
+        self.fingerprints = fingerprints
+        self._prints: dict[str, str] = {}
         self.expected_size: int | None = None
         self._conn: Any = None
         self._base: dict[str, Any] = {}
@@ -178,11 +241,16 @@ class PostgresDump:
             self._counter.join()
         if self._counts_error is not None:
             raise SourceError(f"counting rows in the snapshot failed: {scrub(str(self._counts_error))}")
-        return {**self._base, "row_counts": self._counts or {}}
+        facts: dict[str, Any] = {**self._base, "row_counts": self._counts or {}}
+        if self.fingerprints:
+            facts.update(table_fingerprints=self._prints, fingerprint_method=FINGERPRINT_METHOD)
+        return facts
 
     def _count(self) -> None:
         try:
-            self._counts = row_counts(self._conn)
+            self._counts, self._prints = table_facts(
+                self._conn, fingerprints=self.fingerprints, beside_pg_dump=True
+            )
         except BaseException as exc:
             self._counts_error = exc
 
@@ -209,6 +277,7 @@ class PostgresDump:
             stderr=subprocess.PIPE,
             env=self.target.subprocess_env(),
             bufsize=1 << 20,
+            start_new_session=True,  # its own process group: stopping it stops anything it started
         )
         widen_pipe(process.stdout)
         self.reader = ProcessReader(process, "pg_dump")
@@ -217,17 +286,22 @@ class PostgresDump:
         log.info("pg_dump started", extra={"pid": process.pid, "snapshot": snapshot})
         return self
 
+    def stop(self) -> None:
+        """Stop pg_dump now (the run failed or was interrupted); `__exit__` does the rest."""
+        if self.reader:
+            self.reader.stop()
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self.reader:
-            self.reader.stop()
-        if self._conn is not None:
-            if self._counter is not None and self._counter.is_alive():
-                self._conn.cancel()  # stop a long count on failure; the thread then ends with an error
-                self._counter.join()
-            try:
-                self._conn.rollback()
-                self._conn.close()
-            except psycopg2.Error:
-                pass
+        self.stop()
+        if self._conn is None:
+            return
+        counter = self._counter
+        if counter is not None and counter.is_alive() and not stop_query(self._conn, counter):
+            log.warning("the row counts did not stop; the server ends them with the session")
+            return  # the connection is busy in that thread; closing it would wait for it too
+        with contextlib.suppress(psycopg2.Error):
+            # No ROLLBACK first: it waits for an answer a frozen server never sends. Closing ends the
+            # session, and the server rolls the read-only snapshot transaction back itself.
+            self._conn.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import os
+import stat
 import tarfile
 import threading
 import time
@@ -42,10 +44,10 @@ def walk_paths(roots: list[str], include: list[str], exclude: list[str]) -> Iter
         if top in seen:
             raise ConfigError(f"BACKUP_FILES_PATHS: two paths end in {top!r}; their contents would collide")
         seen.add(top)
+        # A root given through a link is stored as what it points to: its contents live under it.
+        yield Entry(root.resolve(), top)
         if root.is_file():
-            yield Entry(root, top)
             continue
-        yield Entry(root, top)
         for dirpath, dirnames, filenames in os.walk(root):
             rel_dir = Path(dirpath).relative_to(root).as_posix()
             prefix = "" if rel_dir == "." else rel_dir + "/"
@@ -89,8 +91,36 @@ def settings_document(names: list[str]) -> bytes:
     return json.dumps(values, indent=2, sort_keys=True).encode()
 
 
+MAX_NAMES_RECORDED = 50  # per list in the manifest; the counts are always complete
+
+
+class _Padded:
+    """Reads exactly `size` bytes of a file that may shrink while it is read: what is missing becomes
+    zeros (as GNU tar does), so the archive stays well-formed; the caller records the file."""
+
+    def __init__(self, handle: Any, size: int) -> None:
+        self.handle = handle
+        self.remaining = size
+        self.shrank = False
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.remaining if size < 0 else min(size, self.remaining)
+        data = self.handle.read(size)
+        if len(data) < size:
+            self.shrank = True
+            data += bytes(size - len(data))
+        self.remaining -= len(data)
+        return bytes(data)
+
+
 class TarSource:
-    """Runs a tar writer in a thread; `reader` raises if tar fails, before end-of-stream."""
+    """Runs a tar writer in a thread; `reader` raises if tar fails, before end-of-stream.
+
+    Entries are stored as they are on disk, links as links; sockets, fifos and devices are skipped
+    (restore would refuse them), and so are files deleted between the walk and the read. Each regular
+    file is opened without following links and described from that open file, so its header and its
+    bytes come from the same file even while the tree changes.
+    """
 
     def __init__(
         self, entries: Callable[[], Iterable[Entry]], extra_files: dict[str, bytes] | None = None
@@ -104,28 +134,59 @@ class TarSource:
         count, size = 0, sum(len(v) for v in self.extra_files.values())
         for entry in entries():
             count += 1
-            if entry.path.is_file():
-                size += entry.path.stat().st_size
+            with contextlib.suppress(OSError):
+                info = os.lstat(entry.path)
+                if stat.S_ISREG(info.st_mode):
+                    size += info.st_size
         self.expected_size = size
         self.metadata: dict[str, Any] = {"format": "tar", "entries_at_start": count + len(self.extra_files)}
+        self._noted: dict[str, list[str]] = {"skipped_special": [], "vanished": [], "shrank_while_read": []}
+        self._counts: dict[str, int] = dict.fromkeys(self._noted, 0)
         self._thread = threading.Thread(target=self._run, name="tar", daemon=True)
+
+    def _note(self, what: str, arcname: str) -> None:
+        self._counts[what] += 1
+        if len(self._noted[what]) < MAX_NAMES_RECORDED:
+            self._noted[what].append(arcname)
+
+    def _add(self, tar: tarfile.TarFile, entry: Entry) -> None:
+        try:
+            mode = os.lstat(entry.path).st_mode
+            if not stat.S_ISREG(mode):
+                info = tar.gettarinfo(str(entry.path), arcname=entry.arcname)
+                if info is None or not (info.isdir() or info.issym()):
+                    self._note("skipped_special", entry.arcname)
+                    return
+                tar.addfile(info)
+                return
+            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self._note("vanished", entry.arcname)
+            return
+        with os.fdopen(fd, "rb") as handle:
+            info = tar.gettarinfo(arcname=entry.arcname, fileobj=handle)
+            if not info.isreg() and not info.islnk():
+                self._note("skipped_special", entry.arcname)  # replaced by something else meanwhile
+                return
+            padded = _Padded(handle, info.size if info.isreg() else 0)
+            tar.addfile(info, padded if info.isreg() else None)
+            if padded.shrank:
+                self._note("shrank_while_read", entry.arcname)
 
     def _run(self) -> None:
         try:
             with tarfile.open(fileobj=self.pipe, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                 for entry in self.entries():
-                    info = tar.gettarinfo(str(entry.path), arcname=entry.arcname)
-                    if info.isreg():
-                        with open(entry.path, "rb") as handle:
-                            tar.addfile(info, handle)
-                    else:
-                        tar.addfile(info)
+                    self._add(tar, entry)
                 for name, data in self.extra_files.items():
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     info.mtime = int(time.time())
                     info.mode = 0o644
                     tar.addfile(info, BytesIO(data))
+            for what, names in self._noted.items():
+                if self._counts[what]:
+                    self.metadata[what] = {"count": self._counts[what], "first": names}
             self.pipe.close()
         except PipeAbandoned:
             pass
@@ -142,8 +203,12 @@ class TarSource:
         self._thread.start()
         return self
 
+    def stop(self) -> None:
+        """Stop the tar thread (the run failed or was interrupted) and wait for it."""
+        self.pipe.abandon()
+        self._thread.join()
+
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.pipe.abandon()
-        self._thread.join(timeout=30)
+        self.stop()

@@ -1,493 +1,383 @@
-"""The OpenAPI 3.0 document of API v2, written by hand to match the views exactly.
+"""The OpenAPI 3.1 document of API v2, generated from the views' declarations and the pydantic models.
 
-The test suite runs schemathesis against it, so a drift between this and the views fails CI.
+``build(app)`` walks the app's URL rules under ``/api/v2``: each view carries an ``Operation``
+(``panel.api.operations.operation``), its Flask rule gives the path and method, ``require_role``
+gives the roles (hence the 401/403 answers), and pydantic turns the body and answer models
+(``panel.validation``, ``panel.api.schemas``) into ``components.schemas``. A route without a
+declaration, a declaration whose path parameters differ from the rule, an unprotected view not
+marked public, or a link to an unknown operation or parameter stops the build: the document cannot
+silently miss or misdescribe a route.
+
+The token endpoints live in ``panel.auth`` (sign-in, not resources); they are declared here, by
+endpoint name, so that ``panel.auth`` does not import ``panel.api``.
+
+``GET /api/v2/openapi.json`` serves the document, built once per app. ``services/panel/openapi-v2.json``
+is the same document checked in for review; regenerate it with
+``uv run --frozen python -m panel.api.openapi services/panel/openapi-v2.json`` (a test fails on drift).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
 
-from flask import Blueprint, Response
+from flask import Blueprint, Flask, Response, current_app
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, models_json_schema
+from pydantic_core import CoreSchema, core_schema
+from werkzeug.routing import Rule
 
-from panel.api import json_response
-from panel.validation import ADDRESS_PATTERN, NAME_PATTERN, OWNER_PATTERN, TAG_PATTERN, USERNAME_PATTERN
+from panel import cache
+from panel.api import conditional, dumps
+from panel.api.operations import (
+    ETAG,
+    IF_NONE_MATCH,
+    NOT_MODIFIED,
+    RETRY_AFTER,
+    Header,
+    Operation,
+    PathParameter,
+    Reply,
+    declare,
+    operation,
+    problem,
+)
+from panel.api.schemas import OpenApiDocument, RefreshRequest, TokenRequest, Tokens
 
-bp = Blueprint("api_v2_openapi", __name__, url_prefix="/api/v2")
+API_PREFIX = "/api/v2"
+OPENAPI_VERSION = "3.1.0"
 
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
-
-
-def _json(description: str, schema: dict[str, Any], headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": schema}},
-    }
-    if headers:
-        response["headers"] = headers
-    return response
-
-
-def _body(schema_name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(schema_name)}}}
-
-
-AUTH_ERRORS = {
-    "401": _problem("Missing or invalid bearer token"),
-    "403": _problem("The user's role does not allow this"),
+INFO = {
+    "title": "Panel API",
+    "version": "2",
+    "description": (
+        "Register servers, see their status, trigger checks, manage users, read the audit log.\n\n"
+        "**Authentication**: `POST /api/v2/auth/token` with a username and password returns an access "
+        "token (send `Authorization: Bearer <access_token>`) and a single-use refresh token "
+        "(`POST /api/v2/auth/refresh`).\n\n"
+        "**Roles**: `admin` (everything, users included), `operator` (servers and checks), `viewer` "
+        "(read-only). Each operation names the roles it needs.\n\n"
+        "**Errors** are RFC 9457 `application/problem+json`; a 422 lists every invalid field. What needs "
+        "Redis (sign-in, token refresh, checks, job status) answers 503 with `Retry-After` while Redis "
+        "is down; reads keep working.\n\n"
+        "**Caching**: the server list and the summary carry an `ETag` and `X-Cache`; send the ETag back "
+        "as `If-None-Match` for a 304.\n\n"
+        "**Request ids**: every answer carries `X-Request-ID` (yours when it is 1-64 of "
+        "`A-Za-z0-9._:-`, else a new one); it is in the logs, the audit log and the jobs you enqueue."
+    ),
 }
-BODY_ERRORS = {
-    "400": _problem("The body is not a JSON object"),
-    "415": _problem("The body is not JSON"),
-    "422": _problem("A field is invalid; `errors` lists each one"),
-}
-NOT_FOUND = {"404": _problem("No such resource")}
-BAD_QUERY = {"400": _problem("A query parameter is invalid")}
-ETAG_HEADERS = {
-    "ETag": {"schema": {"type": "string"}, "description": "Send back as If-None-Match"},
-    "X-Cache": {"schema": {"type": "string", "enum": ["hit", "miss"]}},
-}
-LIST_PARAMS = [
-    {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "schema": {"type": "string", "maxLength": 512},
-        "description": "next_cursor of the previous page",
-    },
+TAGS = [
+    {"name": "servers", "description": "The inventory: register, list, change and remove servers"},
+    {"name": "checks", "description": "Reachability checks run by the worker; poll the job they return"},
+    {"name": "users", "description": "Accounts and roles (admin only)"},
+    {"name": "audit", "description": "Who changed what, newest first"},
+    {"name": "auth", "description": "Tokens for the Authorization header"},
+    {"name": "meta", "description": "This document"},
 ]
-SERVER_ID = {
-    "name": "server_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
-}
-USER_ID = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "integer", "minimum": 1, "maximum": 2147483647},
-}
-IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+SECURITY_SCHEMES = {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+WWW_AUTHENTICATE = Header("WWW-Authenticate", 'Always `Bearer realm="panel"`')
+UNAUTHORIZED = problem(401, "Missing, invalid or expired bearer token", WWW_AUTHENTICATE)
+FORBIDDEN = problem(403, "The caller's role does not allow this")
+TOKEN_BODY_ERROR = problem(
+    400, "The body is not a JSON object, or a field is missing, empty, too long or has control characters"
+)
+SIGN_IN_DOWN = problem(
+    503, "Sign-in needs Redis, which is not answering; retry after Retry-After seconds", RETRY_AFTER
+)
 
-SCHEMAS: dict[str, Any] = {
-    "Problem": {
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "required": ["type", "title", "status"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "instance": {"type": "string"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                },
-            },
-        },
-    },
-    "Server": {
-        "type": "object",
-        "required": [
-            "id",
-            "name",
-            "address",
-            "port",
-            "protocol",
-            "tags",
-            "owner",
-            "status",
-            "last_check_at",
-            "last_check_result",
-            "created_at",
-            "updated_at",
+# Declarations of the /api/v2 views that live in panel.auth, by endpoint name.
+ELSEWHERE: dict[str, Operation] = {
+    "auth_api.token": declare(
+        "createToken",
+        "Exchange a username and password for tokens",
+        tag="auth",
+        public=True,
+        description="Failed sign-ins are throttled per username and per client address (429 with "
+        "Retry-After).",
+        body=TokenRequest,
+        replies=[
+            Reply(200, "An access and a refresh token (not cacheable)", Tokens),
+            TOKEN_BODY_ERROR,
+            problem(401, "Wrong username or password, or the account is disabled", WWW_AUTHENTICATE),
+            problem(429, "Too many failed attempts; retry after Retry-After seconds", RETRY_AFTER),
+            SIGN_IN_DOWN,
         ],
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
-            "address": {"type": "string"},
-            "port": {"type": "integer"},
-            "protocol": {"type": "string", "enum": ["tcp", "http", "https"]},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "owner": {"type": "string", "nullable": True},
-            "status": {"type": "string", "enum": ["unknown", "up", "down"]},
-            "last_check_at": {"type": "string", "format": "date-time", "nullable": True},
-            "last_check_result": {"type": "object", "nullable": True},
-            "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "ServerCreate": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["name", "address", "port"],
-        "properties": {
-            "name": {"type": "string", "pattern": NAME_PATTERN},
-            "address": {"type": "string", "pattern": ADDRESS_PATTERN},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-            "protocol": {"type": "string", "enum": ["tcp", "http", "https"], "default": "tcp"},
-            "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": TAG_PATTERN}},
-            "owner": {"type": "string", "pattern": OWNER_PATTERN, "nullable": True},
-        },
-    },
-    "ServerPatch": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": "string", "pattern": NAME_PATTERN},
-            "address": {"type": "string", "pattern": ADDRESS_PATTERN},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
-            "protocol": {"type": "string", "enum": ["tcp", "http", "https"]},
-            "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": TAG_PATTERN}},
-            "owner": {"type": "string", "pattern": OWNER_PATTERN, "nullable": True},
-        },
-    },
-    "ServerPage": {
-        "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("Server")},
-            "next_cursor": {"type": "string", "nullable": True},
-        },
-    },
-    "Summary": {
-        "type": "object",
-        "required": ["total", "by_status"],
-        "properties": {
-            "total": {"type": "integer"},
-            "by_status": {
-                "type": "object",
-                "required": ["unknown", "up", "down"],
-                "additionalProperties": {"type": "integer"},
-            },
-            "generated_at": {"type": "string", "format": "date-time"},
-        },
-    },
-    "Accepted": {
-        "type": "object",
-        "required": ["job_id", "status_url"],
-        "properties": {"job_id": {"type": "string"}, "status_url": {"type": "string"}},
-    },
-    "Job": {
-        "type": "object",
-        "required": ["id", "status", "result"],
-        "properties": {
-            "id": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "started", "finished", "failed"]},
-            "kind": {"type": "string", "nullable": True},
-            "result": {"nullable": True},
-            "enqueued_at": {"type": "string", "nullable": True},
-            "ended_at": {"type": "string", "nullable": True},
-            "request_id": {"type": "string", "nullable": True},
-        },
-    },
-    "User": {
-        "type": "object",
-        "required": ["id", "username", "email", "role", "is_active", "created_at"],
-        "properties": {
-            "id": {"type": "integer"},
-            "username": {"type": "string"},
-            "email": {"type": "string", "nullable": True},
-            "role": {"type": "string", "enum": ["admin", "operator", "viewer"]},
-            "is_active": {"type": "boolean"},
-            "created_at": {"type": "string", "format": "date-time", "nullable": True},
-        },
-    },
-    "UserCreate": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["username", "password"],
-        "properties": {
-            "username": {"type": "string", "pattern": USERNAME_PATTERN},
-            "password": {"type": "string", "minLength": 12, "maxLength": 256},
-            "role": {"type": "string", "enum": ["admin", "operator", "viewer"], "default": "viewer"},
-            "email": {"type": "string", "format": "email", "nullable": True},
-        },
-    },
-    "UserPatch": {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "role": {"type": "string", "enum": ["admin", "operator", "viewer"]},
-            "is_active": {"type": "boolean"},
-            "password": {"type": "string", "minLength": 12, "maxLength": 256},
-            "email": {"type": "string", "format": "email", "nullable": True},
-        },
-    },
-    "UserPage": {
-        "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("User")},
-            "next_cursor": {"type": "string", "nullable": True},
-        },
-    },
-    "AuditEntry": {
-        "type": "object",
-        "required": ["id", "created_at", "actor", "action", "target_type", "target_id", "changes"],
-        "properties": {
-            "id": {"type": "integer"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "actor": {"type": "string", "nullable": True},
-            "action": {"type": "string"},
-            "target_type": {"type": "string"},
-            "target_id": {"type": "string", "nullable": True},
-            "changes": {"type": "object", "nullable": True},
-            "request_id": {"type": "string", "nullable": True},
-        },
-    },
-    "AuditPage": {
-        "type": "object",
-        "required": ["items", "next_cursor"],
-        "properties": {
-            "items": {"type": "array", "items": _ref("AuditEntry")},
-            "next_cursor": {"type": "string", "nullable": True},
-        },
-    },
-    "TokenRequest": {
-        "type": "object",
-        "required": ["username", "password"],
-        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
-    },
-    "RefreshRequest": {
-        "type": "object",
-        "required": ["refresh_token"],
-        "properties": {"refresh_token": {"type": "string"}},
-    },
-    "Tokens": {
-        "type": "object",
-        "required": ["access_token", "refresh_token", "token_type", "expires_in"],
-        "properties": {
-            "access_token": {"type": "string"},
-            "refresh_token": {"type": "string"},
-            "token_type": {"type": "string", "enum": ["Bearer"]},
-            "expires_in": {"type": "integer"},
-        },
-    },
-}
-
-SECURED: list[dict[str, list[str]]] = [{"bearer": []}]
-
-
-def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"summary": summary, "security": SECURED, "responses": {**responses, **AUTH_ERRORS}, **extra}
-
-
-PATHS: dict[str, Any] = {
-    "/servers": {
-        "get": _op(
-            "List servers (cursor pagination, cached)",
-            {
-                "200": _json("A page of servers", _ref("ServerPage"), ETAG_HEADERS),
-                "304": {"description": "Not modified (If-None-Match matched)"},
-                **BAD_QUERY,
-            },
-            operationId="listServers",
-            parameters=[
-                {
-                    "name": "status",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": ["unknown", "up", "down"]},
-                },
-                {"name": "owner", "in": "query", "schema": {"type": "string", "pattern": OWNER_PATTERN}},
-                {"name": "tag", "in": "query", "schema": {"type": "string", "pattern": TAG_PATTERN}},
-                {
-                    "name": "q",
-                    "in": "query",
-                    "schema": {"type": "string", "maxLength": 128},
-                    "description": "Substring of the name or address (case-insensitive)",
-                },
-                {
-                    "name": "sort",
-                    "in": "query",
-                    "schema": {
-                        "type": "string",
-                        "enum": [
-                            "id",
-                            "-id",
-                            "name",
-                            "-name",
-                            "created_at",
-                            "-created_at",
-                            "status",
-                            "-status",
-                        ],
-                    },
-                },
-                *LIST_PARAMS,
-                IF_NONE_MATCH,
-            ],
-        ),
-        "post": _op(
-            "Register a server",
-            {"201": _json("Created", _ref("Server")), "409": _problem("The name is taken"), **BODY_ERRORS},
-            operationId="createServer",
-            requestBody=_body("ServerCreate"),
-        ),
-    },
-    "/servers/{server_id}": {
-        "parameters": [SERVER_ID],
-        "get": _op(
-            "One server",
-            {"200": _json("The server", _ref("Server")), "304": {"description": "Not modified"}, **NOT_FOUND},
-            operationId="getServer",
-            parameters=[IF_NONE_MATCH],
-        ),
-        "patch": _op(
-            "Change some fields of a server",
-            {
-                "200": _json("Updated", _ref("Server")),
-                "409": _problem("The name is taken"),
-                **NOT_FOUND,
-                **BODY_ERRORS,
-            },
-            operationId="updateServer",
-            requestBody=_body("ServerPatch"),
-        ),
-        "delete": _op(
-            "Remove a server", {"204": {"description": "Deleted"}, **NOT_FOUND}, operationId="deleteServer"
-        ),
-    },
-    "/servers/{server_id}/check": {
-        "parameters": [SERVER_ID],
-        "post": _op(
-            "Check one server in the background",
-            {"202": _json("Enqueued; poll status_url", _ref("Accepted")), **NOT_FOUND},
-            operationId="checkServer",
-        ),
-    },
-    "/checks": {
-        "post": _op(
-            "Check every server in the background",
-            {"202": _json("Enqueued; poll status_url", _ref("Accepted"))},
-            operationId="checkAll",
-        ),
-    },
-    "/jobs/{job_id}": {
-        "get": _op(
-            "Status and result of a background job",
-            {"200": _json("The job", _ref("Job")), **NOT_FOUND},
-            operationId="getJob",
-            parameters=[{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-        ),
-    },
-    "/summary": {
-        "get": _op(
-            "Server counts by status (cached)",
-            {"200": _json("Counts", _ref("Summary"), ETAG_HEADERS), "304": {"description": "Not modified"}},
-            operationId="getSummary",
-            parameters=[IF_NONE_MATCH],
-        ),
-    },
-    "/users": {
-        "get": _op(
-            "List users (admin)",
-            {"200": _json("A page of users", _ref("UserPage")), **BAD_QUERY},
-            operationId="listUsers",
-            parameters=LIST_PARAMS,
-        ),
-        "post": _op(
-            "Create a user (admin)",
-            {
-                "201": _json("Created", _ref("User")),
-                "409": _problem("Username or email taken"),
-                **BODY_ERRORS,
-            },
-            operationId="createUser",
-            requestBody=_body("UserCreate"),
-        ),
-    },
-    "/users/{user_id}": {
-        "parameters": [USER_ID],
-        "patch": _op(
-            "Change a user's role, status, password or email (admin)",
-            {"200": _json("Updated", _ref("User")), "409": _problem("Conflict"), **NOT_FOUND, **BODY_ERRORS},
-            operationId="updateUser",
-            requestBody=_body("UserPatch"),
-        ),
-    },
-    "/audit": {
-        "get": _op(
-            "The audit log, newest first (admin, operator)",
-            {"200": _json("A page of entries", _ref("AuditPage")), **BAD_QUERY},
-            operationId="listAudit",
-            parameters=[
-                {
-                    "name": "target_type",
-                    "in": "query",
-                    "schema": {"type": "string", "pattern": "^[a-z_]{1,32}$"},
-                },
-                {"name": "action", "in": "query", "schema": {"type": "string", "pattern": "^[a-z_.]{1,64}$"}},
-                *LIST_PARAMS,
-            ],
-        ),
-    },
-    "/auth/token": {
-        "post": {
-            "summary": "Exchange username and password for tokens",
-            "operationId": "createToken",
-            "security": [],
-            "requestBody": _body("TokenRequest"),
-            "responses": {
-                "200": _json("Tokens", _ref("Tokens")),
-                "400": _problem("Malformed body"),
-                "401": _problem("Wrong credentials"),
-                "415": _problem("The body is not JSON"),
-                "422": _problem("A field is invalid"),
-                "429": _problem("Too many attempts"),
-            },
-        },
-    },
-    "/auth/refresh": {
-        "post": {
-            "summary": "Exchange a refresh token for new tokens",
-            "operationId": "refreshToken",
-            "security": [],
-            "requestBody": _body("RefreshRequest"),
-            "responses": {
-                "200": _json("Tokens", _ref("Tokens")),
-                "400": _problem("Malformed body"),
-                "401": _problem("Invalid or expired refresh token"),
-                "415": _problem("The body is not JSON"),
-                "422": _problem("A field is invalid"),
-            },
-        },
-    },
+    ),
+    "auth_api.refresh": declare(
+        "refreshToken",
+        "Exchange a refresh token for new tokens",
+        tag="auth",
+        public=True,
+        description="Each refresh token works once; using one twice revokes its whole family.",
+        body=RefreshRequest,
+        replies=[
+            Reply(200, "A new access and refresh token (not cacheable)", Tokens),
+            TOKEN_BODY_ERROR,
+            problem(
+                401,
+                "Invalid, expired or reused refresh token, or the account changed (disabled, new password)",
+                WWW_AUTHENTICATE,
+            ),
+            SIGN_IN_DOWN,
+        ],
+    ),
 }
 
 
-def document() -> dict[str, Any]:
+class DeclarationError(RuntimeError):
+    """A route under /api/v2 that the document cannot describe truthfully."""
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str
+    method: str
+    declared: Operation
+    roles: frozenset[str] | None  # None: no require_role
+
+
+class _WithoutFieldTitles(GenerateJsonSchema):
+    """pydantic titles every property after its name ("Last Check At"): noise in a document."""
+
+    def field_title_should_be_set(self, schema: CoreSchema) -> bool:
+        return False
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        # A field left out of the answer when empty (`Absent[...] = None`) has no null default to show.
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", ...) is None and not _allows_null(json_schema):
+            del json_schema["default"]
+        return json_schema
+
+
+def _allows_null(json_schema: Mapping[str, Any]) -> bool:
+    branches = json_schema.get("anyOf", ())
+    return json_schema.get("type") == "null" or any(_allows_null(branch) for branch in branches)
+
+
+def build(app: Flask) -> dict[str, Any]:
+    """The document for ``app``'s routes under /api/v2."""
+    routes = list(_routes(app))
+    operation_ids = {route.declared.operation_id: route for route in routes}
+    if len(operation_ids) != len(routes):
+        raise DeclarationError("two routes declare the same operationId")
+    refs = _schema_refs(routes)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method] = _operation(route, refs.refs, operation_ids)
     return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Panel API",
-            "version": "2",
-            "description": "Register servers, see their status, trigger checks. Errors are RFC 9457 "
-            "problem+json. Authenticate with POST /api/v2/auth/token, then send "
-            "`Authorization: Bearer <access_token>`.",
-        },
-        "servers": [{"url": "/api/v2"}],
-        "paths": PATHS,
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-        },
+        "openapi": OPENAPI_VERSION,
+        "info": INFO,
+        "servers": [{"url": API_PREFIX}],
+        "tags": TAGS,
+        "paths": paths,
+        "components": {"schemas": refs.definitions, "securitySchemes": SECURITY_SCHEMES},
     }
+
+
+def _routes(app: Flask) -> Iterable[_Route]:
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith(API_PREFIX + "/"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        declared: Operation | None = getattr(view, "openapi_operation", None) or ELSEWHERE.get(rule.endpoint)
+        if declared is None:
+            raise DeclarationError(f"{rule.rule} ({rule.endpoint}): no @operation(...) declaration")
+        roles: frozenset[str] | None = getattr(view, "required_roles", None)
+        if roles is None and not declared.public:
+            raise DeclarationError(f"{rule.rule} ({rule.endpoint}): neither @require_role nor public=True")
+        declared_path = {p.name for p in declared.parameters if isinstance(p, PathParameter)}
+        if declared_path != set(rule.arguments):
+            raise DeclarationError(
+                f"{rule.rule} ({rule.endpoint}): path parameters {sorted(rule.arguments)} "
+                f"but declared {sorted(declared_path)}"
+            )
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield _Route(openapi_path(rule), method.lower(), declared, roles)
+
+
+def openapi_path(rule: Rule) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule.removeprefix(API_PREFIX))
+
+
+@dataclass(frozen=True)
+class _Schemas:
+    refs: Mapping[type[BaseModel], dict[str, str]]
+    definitions: dict[str, Any]
+
+
+def _schema_refs(routes: list[_Route]) -> _Schemas:
+    modes: dict[type[BaseModel], Literal["validation", "serialization"]] = {}
+    for route in routes:
+        if route.declared.body is not None:
+            modes[route.declared.body] = "validation"
+        for reply in (*route.declared.replies, UNAUTHORIZED):
+            if reply.model is not None:
+                modes.setdefault(reply.model, "serialization")
+    ordered = sorted(modes.items(), key=lambda item: item[0].__name__)
+    found, top = models_json_schema(
+        ordered, ref_template="#/components/schemas/{model}", schema_generator=_WithoutFieldTitles
+    )
+    refs = {model: dict(found[(model, mode)]) for model, mode in ordered}
+    definitions = dict(sorted(top.get("$defs", {}).items()))
+    return _Schemas(refs, definitions)
+
+
+def _operation(
+    route: _Route, refs: Mapping[type[BaseModel], dict[str, str]], operations: Mapping[str, _Route]
+) -> dict[str, Any]:
+    declared = route.declared
+    replies = list(declared.replies)
+    description = declared.description
+    if not declared.public:
+        roles = route.roles or frozenset()
+        replies.append(UNAUTHORIZED)
+        if roles:
+            replies.append(FORBIDDEN)
+            who = "Roles: " + ", ".join(f"`{role}`" for role in sorted(roles)) + "."
+        else:
+            who = "Any signed-in user."
+        description = f"{description}\n\n{who}".strip()
+    rendered: dict[str, Any] = {
+        "operationId": declared.operation_id,
+        "summary": declared.summary,
+        "tags": [declared.tag],
+    }
+    if description:
+        rendered["description"] = description
+    rendered["security"] = [] if declared.public else [{"bearer": []}]
+    if declared.parameters:
+        rendered["parameters"] = [parameter.openapi() for parameter in declared.parameters]
+    if declared.body is not None:
+        rendered["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[declared.body]}},
+        }
+    responses: dict[str, Any] = {}
+    for reply in sorted(replies, key=lambda r: r.status):
+        if str(reply.status) in responses:
+            raise DeclarationError(f"{declared.operation_id}: two answers with status {reply.status}")
+        responses[str(reply.status)] = _reply(declared.operation_id, reply, refs, operations)
+    rendered["responses"] = responses
+    return rendered
+
+
+def _reply(
+    operation_id: str,
+    reply: Reply,
+    refs: Mapping[type[BaseModel], dict[str, str]],
+    operations: Mapping[str, _Route],
+) -> dict[str, Any]:
+    rendered: dict[str, Any] = {"description": reply.description}
+    if reply.headers:
+        rendered["headers"] = {
+            header.name: {
+                "description": header.description,
+                "required": header.required,
+                "schema": dict(header.schema),
+            }
+            for header in reply.headers
+        }
+    if reply.model is not None:
+        rendered["content"] = {reply.media_type: {"schema": refs[reply.model]}}
+    if reply.links:
+        rendered["links"] = {}
+        for link in reply.links:
+            target = operations.get(link.operation_id)
+            if target is None:
+                raise DeclarationError(
+                    f"{operation_id}: link {link.name} to unknown operation {link.operation_id}"
+                )
+            known = {p.name for p in target.declared.parameters}
+            if not set(link.parameters) <= known:
+                raise DeclarationError(
+                    f"{operation_id}: link {link.name} sets {sorted(set(link.parameters) - known)}, "
+                    f"which {link.operation_id} does not take"
+                )
+            rendered["links"][link.name] = {
+                "operationId": link.operation_id,
+                "parameters": dict(link.parameters),
+                "description": link.description,
+            }
+    return rendered
+
+
+# ---- serving ----
+
+bp = Blueprint("api_v2_openapi", __name__, url_prefix=API_PREFIX)
+_SERVED = "panel.openapi"
 
 
 @bp.get("/openapi.json")
+@operation(
+    "getOpenApiDocument",
+    "This document",
+    tag="meta",
+    public=True,
+    parameters=[IF_NONE_MATCH],
+    replies=[Reply(200, "This OpenAPI 3.1 document", OpenApiDocument, headers=(ETAG,)), NOT_MODIFIED],
+)
 def openapi_json() -> Response:
-    return json_response(document())
+    served = current_app.extensions.get(_SERVED)
+    if served is None:  # built on first use: a few milliseconds, once per process
+        body = dumps(build(current_app))
+        served = current_app.extensions[_SERVED] = (body, cache.etag_for(body))
+    return conditional(*served)
+
+
+# ---- python -m panel.api.openapi [FILE] ----
+
+
+def _offline_app() -> Flask:
+    """The app with throw-away settings: building the document connects to nothing."""
+    from panel.app import create_app
+    from panel.settings import load_settings
+
+    secret = "openapi-document-only-" + "x" * 32
+    settings = load_settings(
+        environ={},
+        panel_env="testing",
+        database_url="sqlite://",
+        redis_url="redis://127.0.0.1:1/0",
+        secret_key=secret,
+        jwt_secret=secret[::-1],
+        metrics_port=0,
+    )
+    return create_app(settings)
+
+
+def rendered(document: Mapping[str, Any]) -> str:
+    """The checked-in form: indented, key order kept, one newline at the end."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m panel.api.openapi",
+        description="Write the OpenAPI document of API v2 (generated from the code) to FILE, or stdout.",
+    )
+    parser.add_argument(
+        "file", nargs="?", type=Path, help="e.g. services/panel/openapi-v2.json (default: stdout)"
+    )
+    args = parser.parse_args(argv)
+    text = rendered(build(_offline_app()))
+    if args.file is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        problem_ = f"cannot write {args.file}: {exc.strerror}; name a file in an existing folder"
+        print(f"error: {problem_}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

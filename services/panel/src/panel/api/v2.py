@@ -12,6 +12,28 @@ from sqlalchemy import select
 from panel import audit, cache, jobs
 from panel.accounts import create_user, update_user
 from panel.api import cached_response, conditional, dumps, json_response
+from panel.api import schemas as shapes
+from panel.api.operations import (
+    BAD_QUERY,
+    BODY_ERRORS,
+    CONFLICT_NAME,
+    ETAG,
+    IF_NONE_MATCH,
+    LOCATION,
+    NOT_FOUND,
+    NOT_MODIFIED,
+    REDIS_DOWN,
+    X_CACHE,
+    Link,
+    PathParameter,
+    QueryChoice,
+    QueryInt,
+    QueryText,
+    Reply,
+    operation,
+    problem,
+    query_names,
+)
 from panel.auth import require_role
 from panel.errors import ApiError
 from panel.extensions import db, redis_client, settings
@@ -37,29 +59,65 @@ from panel.validation import (
     non_null_fields,
     only_query_parameters,
     parse,
-    query_choice,
-    query_int,
-    query_text,
 )
 
 bp = Blueprint("api_v2", __name__, url_prefix="/api/v2")
 WRITERS = (Role.ADMIN.value, Role.OPERATOR.value)
 STATUSES = tuple(status.value for status in ServerStatus)
-JOB_ID_PATTERN = r"[A-Za-z0-9-]{1,64}"
+JOB_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+
+# ---- what the views declare for the OpenAPI document (panel.api.openapi) ----
+
+SERVER_ID = PathParameter("server_id", "The server's `id`")
+USER_ID = PathParameter("user_id", "The user's `id`")
+JOB_ID = PathParameter("job_id", "The `job_id` of a 202 answer", integer=False, pattern=JOB_ID_PATTERN)
+LIMIT = QueryInt("limit", 50, 1, 200, "Items per page.")
+STATUS = QueryChoice("status", STATUSES, description="Only servers with this status.")
+OWNER = QueryText("owner", 64, OWNER_PATTERN, "Only servers of this owner (exact).")
+TAG = QueryText("tag", 32, TAG_PATTERN, "Only servers with this tag (case-insensitive).")
+SEARCH = QueryText("q", 128, description="Substring of the name or address (case-insensitive).")
+SORT = QueryChoice(
+    "sort", SORT_CHOICES, "id", "Sort key; `-` first for descending. Keyset pagination on (key, id)."
+)
+SERVER_CURSOR = QueryText(
+    "cursor", 512, description="`next_cursor` of the previous page, with the same filters and sort."
+)
+ID_CURSOR = QueryText("cursor", 64, description="`next_cursor` of the previous page.")
+TARGET_TYPE = QueryText(
+    "target_type", 32, r"^[a-z_]{1,32}$", "Only entries about this kind of object, e.g. `server`."
+)
+ACTION = QueryText("action", 64, r"^[a-z_.]{1,64}$", "Only this action, e.g. `server.update`.")
+SERVER_QUERY = (STATUS, OWNER, TAG, SEARCH, SORT, LIMIT, SERVER_CURSOR)
+USER_QUERY = (LIMIT, ID_CURSOR)
+AUDIT_QUERY = (TARGET_TYPE, ACTION, LIMIT, ID_CURSOR)
+
+_BY_SERVER_ID = {"server_id": "$response.body#/id"}
+SERVER_LINKS = (
+    Link("GetServer", "getServer", _BY_SERVER_ID, "Read the server back"),
+    Link("UpdateServer", "updateServer", _BY_SERVER_ID, "Change some of its fields"),
+    Link("DeleteServer", "deleteServer", _BY_SERVER_ID, "Remove it"),
+    Link("CheckServer", "checkServer", _BY_SERVER_ID, "Check it now"),
+)
+JOB_LINKS = (
+    Link("GetJob", "getJob", {"job_id": "$response.body#/job_id"}, "Poll the job (also `status_url`)"),
+)
+ACCEPTED = Reply(
+    202,
+    "Enqueued; poll `status_url` (also in `Location`)",
+    shapes.Accepted,
+    headers=(LOCATION,),
+    links=JOB_LINKS,
+)
+CACHED = (ETAG, X_CACHE)
+USER_LINKS = (Link("UpdateUser", "updateUser", {"user_id": "$response.body#/id"}, "Change the new user"),)
 
 
 # ---- servers ----
 
 
 def _servers_query() -> tuple[ServerFilters, str, int, str | None]:
-    filters = ServerFilters(
-        status=query_choice("status", STATUSES),
-        owner=query_text("owner", 64, OWNER_PATTERN),
-        tag=query_text("tag", 32, TAG_PATTERN),
-        q=query_text("q", 128),
-    )
-    sort = query_choice("sort", SORT_CHOICES, "id") or "id"
-    return filters, sort, query_int("limit", 50, 1, 200), query_text("cursor", 512)
+    filters = ServerFilters(status=STATUS.read(), owner=OWNER.read(), tag=TAG.read(), q=SEARCH.read())
+    return filters, SORT.read() or "id", LIMIT.read(), SERVER_CURSOR.read()
 
 
 def _servers_variant(filters: ServerFilters, sort: str, limit: int, cursor: str | None) -> str:
@@ -67,6 +125,14 @@ def _servers_variant(filters: ServerFilters, sort: str, limit: int, cursor: str 
 
 
 @bp.get("/servers")
+@operation(
+    "listServers",
+    "List servers: filtered, sorted, a page at a time (cached)",
+    tag="servers",
+    description="Answers are cached until the next change to any server; send `If-None-Match` for a 304.",
+    parameters=[*SERVER_QUERY, IF_NONE_MATCH],
+    replies=[Reply(200, "A page of servers", shapes.ServerPage, headers=CACHED), NOT_MODIFIED, BAD_QUERY],
+)
 @require_role()
 def servers_index() -> Response:
     filters, sort, limit, cursor = _servers_query()
@@ -85,6 +151,20 @@ cache.prefetch(f"{bp.name}.servers_index", "servers", lambda: _servers_variant(*
 
 
 @bp.post("/servers")
+@operation(
+    "createServer",
+    "Register a server",
+    tag="servers",
+    description="Its status is `unknown` until its first check (periodic, or `POST /servers/{id}/check`).",
+    body=ServerCreate,
+    replies=[
+        Reply(
+            201, "Registered; `Location` is its URL", shapes.Server, headers=(LOCATION,), links=SERVER_LINKS
+        ),
+        CONFLICT_NAME,
+        BODY_ERRORS,
+    ],
+)
 @require_role(*WRITERS)
 def servers_create() -> Response:
     server = create_server(db(), parse(ServerCreate, json_body()))
@@ -93,6 +173,13 @@ def servers_create() -> Response:
 
 
 @bp.get("/servers/<int:server_id>")
+@operation(
+    "getServer",
+    "One server",
+    tag="servers",
+    parameters=[SERVER_ID, IF_NONE_MATCH],
+    replies=[Reply(200, "The server", shapes.Server, headers=(ETAG,)), NOT_MODIFIED, NOT_FOUND],
+)
 @require_role()
 def servers_show(server_id: int) -> Response:
     body = dumps(get_server(db(), server_id).to_dict())
@@ -100,6 +187,15 @@ def servers_show(server_id: int) -> Response:
 
 
 @bp.patch("/servers/<int:server_id>")
+@operation(
+    "updateServer",
+    "Change some fields of a server",
+    tag="servers",
+    description="Fields left out keep their value; `owner` may be set to null, the others may not.",
+    parameters=[SERVER_ID],
+    body=ServerPatch,
+    replies=[Reply(200, "The server as changed", shapes.Server), NOT_FOUND, CONFLICT_NAME, BODY_ERRORS],
+)
 @require_role(*WRITERS)
 def servers_update(server_id: int) -> Response:
     session = db()
@@ -109,6 +205,13 @@ def servers_update(server_id: int) -> Response:
 
 
 @bp.delete("/servers/<int:server_id>")
+@operation(
+    "deleteServer",
+    "Remove a server and its check history",
+    tag="servers",
+    parameters=[SERVER_ID],
+    replies=[Reply(204, "Removed (no body)"), NOT_FOUND],
+)
 @require_role(*WRITERS)
 def servers_delete(server_id: int) -> Response:
     session = db()
@@ -117,6 +220,15 @@ def servers_delete(server_id: int) -> Response:
 
 
 @bp.post("/servers/<int:server_id>/check")
+@operation(
+    "checkServer",
+    "Check one server now, in the background",
+    tag="checks",
+    description="Runs on the worker's high-priority queue, ahead of check-all rounds. The job's result is "
+    "the check result, also stored on the server and in its history.",
+    parameters=[SERVER_ID],
+    replies=[ACCEPTED, NOT_FOUND, REDIS_DOWN],
+)
 @require_role(*WRITERS)
 def servers_check(server_id: int) -> Response:
     session = db()
@@ -125,6 +237,14 @@ def servers_check(server_id: int) -> Response:
 
 
 @bp.post("/checks")
+@operation(
+    "checkAll",
+    "Check every server, in the background",
+    tag="checks",
+    description="Starts a round on the worker; the job is `started` with live progress while the round runs. "
+    "A round never stacks on another: if one is running, the job finishes with `state: skipped`.",
+    replies=[ACCEPTED, REDIS_DOWN],
+)
 @require_role(*WRITERS)
 def checks_create() -> Response:
     job = queue_check_all(db())
@@ -137,6 +257,17 @@ def _accepted(job_id: str) -> Response:
 
 
 @bp.get("/jobs/<job_id>")
+@operation(
+    "getJob",
+    "Status and result of a background job",
+    tag="checks",
+    parameters=[JOB_ID],
+    replies=[
+        Reply(200, "The job", shapes.Job),
+        problem(404, "No such job (results are kept for 24 hours)"),
+        REDIS_DOWN,
+    ],
+)
 @require_role()
 def jobs_show(job_id: str) -> Response:
     import re
@@ -148,6 +279,13 @@ def jobs_show(job_id: str) -> Response:
 
 
 @bp.get("/summary")
+@operation(
+    "getSummary",
+    "Server counts by status (cached)",
+    tag="servers",
+    parameters=[IF_NONE_MATCH],
+    replies=[Reply(200, "The counts", shapes.Summary, headers=CACHED), NOT_MODIFIED],
+)
 @require_role()
 def summary() -> Response:
     def compute() -> bytes:
@@ -187,11 +325,18 @@ def _next_id_cursor(rows: list[Any], limit: int) -> str | None:
 
 
 @bp.get("/users")
+@operation(
+    "listUsers",
+    "List users, by id",
+    tag="users",
+    parameters=USER_QUERY,
+    replies=[Reply(200, "A page of users", shapes.UserPage), BAD_QUERY],
+)
 @require_role(Role.ADMIN.value)
 def users_index() -> Response:
-    only_query_parameters("limit", "cursor")
-    limit = query_int("limit", 50, 1, 200)
-    after = _id_cursor(query_text("cursor", 64))
+    only_query_parameters(*query_names(USER_QUERY))
+    limit = LIMIT.read()
+    after = _id_cursor(ID_CURSOR.read())
     statement = select(User).order_by(User.id).limit(limit + 1)
     if after is not None:
         statement = statement.where(User.id > after)
@@ -202,6 +347,19 @@ def users_index() -> Response:
 
 
 @bp.post("/users")
+@operation(
+    "createUser",
+    "Create a user",
+    tag="users",
+    description="The password must pass the policy: 12-256 characters, not common, breached or easy to "
+    "guess, not containing the username (a 422 says which rule failed).",
+    body=UserCreate,
+    replies=[
+        Reply(201, "Created; `Location` is its URL", shapes.User, headers=(LOCATION,), links=USER_LINKS),
+        problem(409, "Another user has this username or email"),
+        BODY_ERRORS,
+    ],
+)
 @require_role(Role.ADMIN.value)
 def users_create() -> Response:
     user = create_user(db(), parse(UserCreate, json_body()))
@@ -209,6 +367,21 @@ def users_create() -> Response:
 
 
 @bp.patch("/users/<int:user_id>")
+@operation(
+    "updateUser",
+    "Change a user's role, status, password or email",
+    tag="users",
+    description="A role change or a disabled account counts from the caller's next request. A new password "
+    "or disabling signs the user out everywhere.",
+    parameters=[USER_ID],
+    body=UserPatch,
+    replies=[
+        Reply(200, "The user as changed", shapes.User),
+        NOT_FOUND,
+        problem(409, "Another user has this email, or an admin tried to demote or disable themselves"),
+        BODY_ERRORS,
+    ],
+)
 @require_role(Role.ADMIN.value)
 def users_update(user_id: int) -> Response:
     session = db()
@@ -223,13 +396,22 @@ def users_update(user_id: int) -> Response:
 
 
 @bp.get("/audit")
+@operation(
+    "listAudit",
+    "The audit log, newest first",
+    tag="audit",
+    description="Operators see every entry, but the changes of account entries (users, sign-ins) are "
+    "replaced by `redacted: true`; admins see them.",
+    parameters=AUDIT_QUERY,
+    replies=[Reply(200, "A page of entries", shapes.AuditPage), BAD_QUERY],
+)
 @require_role(*WRITERS)
 def audit_index() -> Response:
-    only_query_parameters("limit", "cursor", "target_type", "action")
-    limit = query_int("limit", 50, 1, 200)
-    before = _id_cursor(query_text("cursor", 64))
-    target_type = query_text("target_type", 32, r"[a-z_]{1,32}")
-    action = query_text("action", 64, r"[a-z_.]{1,64}")
+    only_query_parameters(*query_names(AUDIT_QUERY))
+    limit = LIMIT.read()
+    before = _id_cursor(ID_CURSOR.read())
+    target_type = TARGET_TYPE.read()
+    action = ACTION.read()
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
     if before is not None:
         statement = statement.where(AuditEntry.id < before)

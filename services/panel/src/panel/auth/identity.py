@@ -134,6 +134,7 @@ def require_role(*roles: Role | str) -> Callable[[F], F]:
                 return forbidden(user, allowed)
             return view(*args, **kwargs)
 
+        wrapper.required_roles = allowed  # type: ignore[attr-defined]  # read by the OpenAPI document
         return cast(F, wrapper)
 
     return decorator
