@@ -20,14 +20,21 @@ setup: ## Install everything the stack and the tests need (idempotent; fast the 
 up: setup ## Run the whole stack locally on embedded defaults (Ctrl-C stops it)
 	@uv run --frozen panel stack
 
-test: setup tools lint test-python ## Install what is needed, lint, then run every test suite but the cluster and image tiers
+test: setup lint test-python ## Install what is needed, lint, then run every test suite but the cluster and image tiers
 
 tools: ## Build the pinned chart toolchain (Helm 3/4, ct, kubeconform, ...) into the cache, once per machine
 	@bash ci/tools.sh >/dev/null
 
 # The cluster (e2e) and image tiers have their own targets; .ci/run runs them after `make test`.
+# On a new machine the chart toolchain (ci/tools.sh, about 11 minutes cold) builds in the background, at
+# low priority, while the suites that do not need it run: tests/conftest.py runs tests/backup and
+# tests/chart last, and their fixtures' own ci/tools.sh call waits for the build (one lock per cache).
+# Warm, ci/tools.sh returns in well under a second.
 test-python: ## Run the pytest suites (panel, backup, healthcheck, loadtest, chart static tier)
-	@uv run --frozen pytest -m "not e2e and not images" $(PYTEST_ARGS); status=$$?; \
+	@tools_log=$$(mktemp); nice -n 10 bash ci/tools.sh >/dev/null 2>"$$tools_log" & tools=$$!; \
+	  uv run --frozen pytest -m "not e2e and not images" $(PYTEST_ARGS); status=$$?; \
+	  if ! wait $$tools; then cat "$$tools_log" >&2; echo "error: ci/tools.sh failed (above)" >&2; status=1; fi; \
+	  rm -f "$$tools_log"; \
 	  if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 kustomize: setup ## Regenerate deploy/kustomize (the kustomize base and overlays) from charts/panel

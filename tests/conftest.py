@@ -23,6 +23,19 @@ from support.servers import PostgresServer, RedisServer
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# Suites whose fixtures need the chart toolchain or versitygw from ci/tools.sh. They run last so that, on a
+# new machine, `make test` runs every other suite while the toolchain builds in the background.
+TOOLCHAIN_SUITES = ("backup", "chart")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def needs_toolchain(item: pytest.Item) -> bool:
+        parts = Path(str(item.path)).relative_to(REPO_ROOT).parts
+        return len(parts) > 2 and parts[0] == "tests" and parts[1] in TOOLCHAIN_SUITES
+
+    items.sort(key=needs_toolchain)  # stable: each group keeps its collection order
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
