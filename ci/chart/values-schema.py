@@ -4,7 +4,9 @@ charts/panel/templates/_timezones.tpl (the IANA time zone names `panel.validate`
 
 Our own objects are closed (`additionalProperties: false`: a typo such as `web.replicaCont` fails the
 install); Kubernetes objects passed through verbatim (resources, probes, affinity, ...) stay open because
-the API server validates them. Enumerations and patterns are listed below.
+the API server validates them. Enumerations and patterns are listed below. `healthcheck.config` is the
+exporter's own settings file, so its schema is the exporter's settings model
+(panel_health.settings.HealthSettings), closed like the exporter, minus the secrets.
 
     uv run --frozen python ci/chart/values-schema.py           # rewrite both files
     uv run --frozen python ci/chart/values-schema.py --check   # exit 1 when one is out of date
@@ -30,7 +32,7 @@ OPEN_KEYS = {
     "livenessProbe", "affinity", "nodeSelector", "podLabels", "podAnnotations", "annotations", "labels",
     "strategy", "behavior", "extra", "commonLabels", "commonAnnotations", "tlsConfig", "lifecycleHooks",
 }  # fmt: skip
-OPEN_PATHS = {"healthcheck.config"}
+OPEN_PATHS: set[str] = set()
 ENUMS = {
     "healthcheck.mode": ["deployment", "sidecar"],
     "config.environment": ["development", "production", "testing"],
@@ -43,6 +45,9 @@ ENUMS = {
     "web.service.externalTrafficPolicy": ["", "Cluster", "Local"],
     "ingress.pathType": ["Prefix", "Exact", "ImplementationSpecific"],
     "global.compatibility.openshift.adaptSecurityContext": ["auto", "force", "disabled"],
+    "notifications.smtp.security": ["starttls", "tls", "none"],
+    "backup.smtp.security": ["starttls", "tls", "none"],
+    "config.oidcDefaultRole": ["viewer", "operator", "admin"],
 }
 
 
@@ -54,9 +59,72 @@ def closed_list(properties: dict[str, Any], required: list[str] | None = None) -
     return {"type": "array", "items": item}
 
 
+# JSON-schema keywords of pydantic's output that Helm's validators need not see (titles, docs, defaults,
+# string formats such as `path` that they do not know).
+PYDANTIC_NOISE = {"title", "description", "default", "format", "writeOnly"}
+# Settings the chart gives the exporter through its environment, which wins over the file: the URLs
+# (`healthcheck.publicUrl` sets the public one) and the credentials, which arrive as `*_FILE` from Secrets
+# and in the ConfigMap would be plain configuration. The schema refuses them in `healthcheck.config`.
+EXPORTER_FROM_ENVIRONMENT = ("panel_url", "panel_public_url", "database_url", "redis_url")
+
+
+def exporter_config_schema() -> dict[str, Any]:
+    """The schema of `healthcheck.config`: the exporter's settings model with its references inlined
+    (the chart's schema stays one self-contained document)."""
+    from panel_health.settings import HealthSettings
+
+    schema = HealthSettings.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any, names: bool = False) -> Any:
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if names:  # the keys of `properties` are setting names, not keywords
+            return {name: inline(item) for name, item in node.items()}
+        if "$ref" in node:
+            return inline(definitions[node["$ref"].rsplit("/", 1)[-1]])
+        return {
+            key: inline(item, names=key == "properties")
+            for key, item in node.items()
+            if key not in PYDANTIC_NOISE
+        }
+
+    closed: dict[str, Any] = inline(schema)
+    for name in EXPORTER_FROM_ENVIRONMENT:
+        del closed["properties"][name]
+    return closed
+
+
+CIDR = {"type": "string", "pattern": "^[0-9a-fA-F.:]+/[0-9]{1,3}$"}
+PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+
+
+def number(minimum: float, maximum: float | None = None, *, exclusive: bool = False) -> dict[str, Any]:
+    """A number in the app's bounds (services/panel/src/panel/settings.py); `exclusive`: above minimum."""
+    schema: dict[str, Any] = {"type": "number", "exclusiveMinimum" if exclusive else "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def integer(minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
 OVERRIDES: dict[str, dict[str, Any]] = {
+    "healthcheck.config": exporter_config_schema(),
     "config.url": {"type": "string", "pattern": "^(https?://.+)?$"},
     "healthcheck.publicUrl": {"type": "string", "pattern": "^(https://[^/?#]+.*)?$"},
+    # Anchors are appended: no fragment of its own.
+    "healthcheck.prometheusRule.runbookBaseUrl": {
+        "type": "string",
+        "pattern": "^(https?://[^/?#\\s]+[^#\\s]*)?$",
+    },
     "metrics.port": {"type": "integer", "minimum": 0, "maximum": 65535},
     "loadtest.excludeTags": {"type": "string", "pattern": "^(auto|[A-Za-z0-9_.-]+( [A-Za-z0-9_.-]+)*)?$"},
     "web.service.nodePorts.http": {"type": "integer", "minimum": 0, "maximum": 65535},
@@ -74,6 +142,68 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         },
         required=["name"],
     ),
+    # Panel settings with the bounds the app enforces (tests/chart/test_chart_app_settings.py compares them).
+    "config.dbPoolSize": integer(1),
+    "config.dbMaxOverflow": integer(0),
+    "config.trustedProxies": integer(0, 5),
+    "web.concurrency": integer(1),
+    "web.threads": integer(1),
+    "config.trustedProxyNetworks": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^[0-9a-fA-F.:]+(/[0-9]{1,3})?$"},
+    },
+    "config.redisTimeoutSeconds": number(0, 30, exclusive=True),
+    "config.redisBreakerSeconds": number(0, 300),
+    "config.tokens.accessTtlSeconds": integer(30),
+    "config.tokens.refreshTtlSeconds": integer(60),
+    "config.checks.intervalSeconds": integer(0),
+    "config.checks.timeoutSeconds": number(0, exclusive=True),
+    "config.checks.concurrency": integer(1, 5000),
+    "config.checks.historyDays": integer(1),
+    "config.login.rateLimit": integer(1),
+    "config.login.rateWindowSeconds": integer(1),
+    "config.login.addressLimit": integer(1),
+    "config.login.userFreeFailures": integer(0),
+    "config.login.userMaxDelaySeconds": integer(1),
+    "config.uiRefreshSeconds": number(0, 3600),
+    "notifications.failuresBeforeDown": integer(1, 1000),
+    "notifications.timeoutSeconds": number(0, 120, exclusive=True),
+    "notifications.smtp.host": {"type": "string", "pattern": "^[A-Za-z0-9.:-]*$"},
+    "notifications.smtp.port": PORT,
+    # An address, optionally with a display name; one header line.
+    "notifications.smtp.from": {"type": "string", "pattern": "^([^\\r\\n]*@[^\\r\\n]*)?$"},
+    "networkPolicy.notifications.smtp.cidrs": {"type": "array", "items": CIDR},
+    # The load test's SLO gate, in panel_loadtest.settings.Thresholds' bounds.
+    "loadtest.thresholds.maxAvgMs": number(0, exclusive=True),
+    "loadtest.thresholds.maxP95Ms": number(0, exclusive=True),
+    "loadtest.thresholds.maxP99Ms": number(0, exclusive=True),
+    "loadtest.thresholds.maxErrorRate": number(0, 1),
+    "loadtest.thresholds.minRps": number(0),
+    "loadtest.thresholds.minRpsUsers": {"type": "integer", "exclusiveMinimum": 0},
+    "loadtest.thresholds.stressMinUsers": integer(0),
+    "loadtest.thresholds.maxRequestMs": number(0, exclusive=True),
+    "loadtest.thresholds.maxSuccessGapS": number(0),
+    "networkPolicy.s3.ports": {"type": "array", "items": PORT},
+    "networkPolicy.smtp.ports": {"type": "array", "items": PORT},
+    "backup.smtp.port": PORT,
+    "backup.retention.last": integer(0),
+    "backup.retention.daily": integer(0),
+    "backup.retention.weekly": integer(0),
+    "backup.retention.monthly": integer(0),
+    "networkPolicy.notifications.webhooks": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "url": {"type": "string", "pattern": "^https?://[^/?#]+"},
+                "cidrs": {"type": "array", "minItems": 1, "items": CIDR},
+                "ports": {"type": "array", "minItems": 1, "items": PORT},
+            },
+            # A receiver's URL, or where receivers are and on which ports (an empty list would allow all).
+            "anyOf": [{"required": ["url"]}, {"required": ["cidrs", "ports"]}],
+        },
+    },
     "ingress.extraTls": closed_list(
         {"hosts": {"type": "array", "items": {"type": "string"}}, "secretName": {"type": "string"}}
     ),

@@ -244,6 +244,72 @@ def test_a_workload_rolls_only_for_what_it_mounts(tools: Tools, template: str) -
         )
 
 
+# Notifications by mail with a password: what must be set for the password to be used at all.
+MAIL = (
+    "notifications.smtp.host=smtp.example.com",
+    "notifications.smtp.username=panel",
+    "notifications.smtp.from=panel@example.com",
+)
+
+
+@pytest.mark.parametrize("template", [WEB, WORKER, EXPORTER])
+def test_notification_secrets_roll_only_the_worker_which_sends(tools: Tools, template: str) -> None:
+    base = pod_annotations(tools, template, *MAIL, "secrets.notificationSmtp.password=ci-only-one")
+    changed = [
+        pod_annotations(tools, template, *MAIL, "secrets.notificationSmtp.password=ci-only-two"),
+        pod_annotations(
+            tools,
+            template,
+            *MAIL,
+            "secrets.notificationSmtp.password=ci-only-one",
+            "secrets.notificationWebhook.signingSecret=ci-only-signing",
+        ),
+    ]
+    for after in changed:
+        if template == WORKER:
+            assert after["checksum/secrets"] != base["checksum/secrets"]
+            assert after["checksum/config"] == base["checksum/config"]
+        else:
+            assert after == base
+
+
+def alert_runbooks(tools: Tools, chart: Path, *settings: str) -> dict[str, str]:
+    """Alert name -> runbook_url of the PrometheusRule the chart renders."""
+    extra = [arg for setting in settings for arg in ("--set", setting)]
+    rendered = run(
+        [
+            tools["helm3"], "template", "panel", str(chart), "--values", str(scenario_files()["everything"]),
+            "--show-only", "templates/healthcheck/prometheusrule.yaml", *extra,
+        ],
+        env=tools.env,
+    )  # fmt: skip
+    [rule] = documents(rendered)
+    return {
+        r["alert"]: r["annotations"]["runbook_url"]
+        for g in rule["spec"]["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+
+
+def test_every_alert_links_into_the_configured_runbooks(tools: Tools, tmp_path: Path) -> None:
+    wiki = "https://wiki.example.com/ops/panel-runbooks"
+    links = alert_runbooks(tools, CHART_DIR, f"healthcheck.prometheusRule.runbookBaseUrl={wiki}")
+    assert len(links) >= 10
+    assert links == {alert: f"{wiki}#{alert.lower()}" for alert in links}
+    # By default: runbooks.md under the chart's home, whatever that is.
+    moved = tmp_path / "panel"
+    shutil.copytree(CHART_DIR, moved)
+    chart_yaml = moved / "Chart.yaml"
+    chart_yaml.write_text(
+        yaml.safe_dump(
+            {**yaml.safe_load(chart_yaml.read_text()), "home": "https://git.example.org/ops/panel"}
+        )
+    )
+    page = "https://git.example.org/ops/panel/blob/main/charts/panel/docs/runbooks.md"
+    assert alert_runbooks(tools, moved) == {alert: f"{page}#{alert.lower()}" for alert in links}
+
+
 def test_schema_rejects_typos_in_our_values(tools: Tools) -> None:
     result = subprocess.run(
         [

@@ -36,6 +36,44 @@ REFUSED: dict[str, tuple[list[str], str]] = {
     ),
     "resources-limit-typo": (["web.resources.limit.cpu=1"], "limit"),
     "resources-of-a-bundled-image": (["redis.resources.request.memory=1Gi"], "request"),
+    # Panel settings beyond the panel's own bounds (it would exit 2 at start).
+    "check-concurrency-above-the-panels-limit": (
+        ["config.checks.concurrency=5001"],
+        "/config/checks/concurrency",
+    ),
+    "redis-timeout-zero": (["config.redisTimeoutSeconds=0"], "/config/redisTimeoutSeconds"),
+    "proxy-network-not-an-address": (
+        ["config.trustedProxyNetworks={ingress-nginx}"],
+        "/config/trustedProxyNetworks/0",
+    ),
+    "sso-role-unknown": (["config.oidcDefaultRole=owner"], "/config/oidcDefaultRole"),
+    "access-token-too-short": (["config.tokens.accessTtlSeconds=10"], "/config/tokens/accessTtlSeconds"),
+    "smtp-security-unknown": (["notifications.smtp.security=ssl"], "/notifications/smtp/security"),
+    "notification-timeout-zero": (["notifications.timeoutSeconds=0"], "/notifications/timeoutSeconds"),
+    "flap-threshold-zero": (["notifications.failuresBeforeDown=0"], "/notifications/failuresBeforeDown"),
+    # The chart appends each alert's anchor.
+    "runbook-url-with-a-fragment": (
+        ["healthcheck.prometheusRule.runbookBaseUrl=https://wiki.example.com/panel#runbooks"],
+        "/healthcheck/prometheusRule/runbookBaseUrl",
+    ),
+    # healthcheck.config is the exporter's settings file: its own keys only, no credentials.
+    "exporter-setting-it-does-not-know": (
+        ["healthcheck.config.checks.interval_seconds=30"],
+        "checks",
+    ),
+    "exporter-threshold-of-the-wrong-type": (
+        ["healthcheck.config.rq.depth_warning=many"],
+        "/healthcheck/config/rq/depth_warning",
+    ),
+    "exporter-credentials-in-its-configmap": (
+        ["healthcheck.config.database_url=postgresql://panel:secret@db/panel"],
+        "database_url",
+    ),
+    # A webhook rule without ports would open every port.
+    "webhook-egress-without-ports": (
+        ["networkPolicy.notifications.webhooks[0].cidrs={10.0.0.0/8}"],
+        "/networkPolicy/notifications/webhooks/0",
+    ),
 }
 
 

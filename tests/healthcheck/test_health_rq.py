@@ -128,3 +128,25 @@ def test_configurable_queue_names(make_settings: Callable[..., HealthSettings], 
     result = _check(settings)
     assert result.up and result.status is Status.PASS
     assert {q for q, _ in _jobs(result)} == {"emails"}
+
+
+def test_default_queues_are_the_panel_workers_and_see_a_stuck_check_now(
+    make_settings: Callable[..., HealthSettings], redis_url: str
+) -> None:
+    # Without an `rq` section the exporter watches the queues the panel's worker serves, "Check now"
+    # (panel-high) included: a job stuck there must show up while nothing serves it.
+    from panel.jobs import worker_queues
+
+    connection = redis.Redis.from_url(redis_url)
+    panel_queues = worker_queues(connection)
+    for queue in panel_queues:
+        queue.enqueue("health_rq_jobs.noop")
+    settings = make_settings(redis_url=redis_url)
+    assert settings.rq.queues == [queue.name for queue in panel_queues]
+    result = _check(settings)
+    assert _jobs(result)[("panel-high", "queued")] == 1
+    assert _jobs(result)[("panel", "queued")] == 1
+    # No worker on the "Check now" queue is critical, like on any other.
+    assert result.status is Status.FAIL
+    assert any(o.name == "panel-high.workers" and o.status is Status.FAIL for o in result.observations)
+    connection.close()

@@ -17,7 +17,8 @@ def test_defaults_without_a_file() -> None:
     settings = load_settings()
     assert settings.panel_url == "http://127.0.0.1:8000"
     assert settings.exporter.port == 9117
-    assert settings.rq.queues == ["panel"]
+    # The panel worker's queues, "Check now" first (services/panel/src/panel/jobs.py).
+    assert settings.rq.queues == ["panel-high", "panel"]
     assert settings.rq.depth_warning == 100
     assert [t.name for t in settings.http_targets()] == ["health", "main", "api"]
 
@@ -123,7 +124,7 @@ def test_the_readme_example_is_a_valid_configuration(repo_root: Path, tmp_path: 
     path = tmp_path / "example.yaml"
     path.write_text(example)
     settings = load_settings(path)
-    assert settings.rq.queues == ["panel"]
+    assert settings.rq.queues == ["panel-high", "panel"]
     assert [t.name for t in settings.http_targets()] == ["health", "main", "api", "docs"]
 
 

@@ -4,7 +4,8 @@
 
 Starts its own PostgreSQL, Redis, gunicorn and worker (as the browser suite does), seeds servers with
 30 days of history, users, notification channels and audit entries, then saves
-``<page>-desktop.png`` and ``<page>-phone.png`` under ``--out`` (keep them out of the repository).
+``<page>-desktop.png`` and ``<page>-phone.png`` under ``--out``; docs/screenshots/README.md says how the
+reviewed set in the repository is refreshed.
 """
 
 from __future__ import annotations

@@ -1,8 +1,15 @@
 {{/*
-panel.app.credentials: the credentials the panel image (web, worker, migrate) reads.
+panel.app.credentials: the credentials a panel-image container (web, worker, migrate and the schema wait)
+reads. Only the worker sends notifications (web merely queues them), so only its container mounts their
+secrets, and only its pods roll when they change. Pass (dict "ctx" $ "component" "worker"); without a
+component (or with the root context), the set every panel container reads.
 */}}
 {{- define "panel.app.credentials" -}}
-{{- toJson (list "app" "database" "redis" "oauth") -}}
+{{- $credentials := list "app" "database" "redis" "oauth" -}}
+{{- if eq (toString .component) "worker" -}}
+{{- $credentials = concat $credentials (list "notificationSmtp" "notificationWebhook") -}}
+{{- end -}}
+{{- toJson $credentials -}}
 {{- end -}}
 
 {{/*
@@ -102,7 +109,7 @@ panel.app.env: environment of a panel-image container: ConfigMap settings arrive
 this adds the `*_FILE` pointers and the user's extra variables. Pass (dict "ctx" $ "values" .Values.web).
 */}}
 {{- define "panel.app.env" -}}
-{{- include "panel.secret.env" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" .ctx | fromJsonArray)) | trim }}
+{{- include "panel.secret.env" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" . | fromJsonArray)) | trim }}
 {{- with .ctx.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -127,7 +134,7 @@ panel.app.volumeMounts: /tmp, the credentials and the user's extra mounts. Pass 
 */}}
 {{- define "panel.app.volumeMounts" -}}
 {{- include "panel.tmpMount" .ctx }}
-{{ include "panel.secret.mounts" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" .ctx | fromJsonArray)) }}
+{{ include "panel.secret.mounts" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" . | fromJsonArray)) }}
 {{- with .ctx.Values.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
@@ -138,7 +145,7 @@ panel.app.volumes: the volumes behind panel.app.volumeMounts.
 */}}
 {{- define "panel.app.volumes" -}}
 {{- include "panel.tmpVolume" .ctx }}
-{{ include "panel.secret.volumes" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" .ctx | fromJsonArray)) }}
+{{ include "panel.secret.volumes" (dict "ctx" .ctx "credentials" (include "panel.app.credentials" . | fromJsonArray)) }}
 {{- with .ctx.Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}

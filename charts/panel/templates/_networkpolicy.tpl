@@ -88,19 +88,36 @@ port: {{ $port }}
 {{- end -}}
 
 {{/*
+panel.np.hostPeer: how egress reaches a host: `namespace` for an in-cluster Service name
+(`<name>.<namespace>.svc[.<cluster domain>]`), `local` for a bare `<name>` (a Service in this namespace),
+`cidrs` for anything else (NetworkPolicies know no DNS names). Pass the host.
+*/}}
+{{- define "panel.np.hostPeer" -}}
+{{- if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\..+)?$" . -}}
+namespace
+{{- else if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" . -}}
+local
+{{- else -}}
+cidrs
+{{- end -}}
+{{- end -}}
+
+{{/*
 panel.np.url: egress rule to the server of a URL, derived from the URL itself (port: panel.np.urlServer).
 An in-cluster Service name (`<name>.<namespace>.svc[.<cluster domain>]`) becomes a namespace selector
 (ipBlock rules do not reliably match pod addresses); a bare `<name>` means this namespace; anything else
-is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
+is reached through `cidrs`; `ports`, when given, replace the URL's port. Pass (dict "url" "https://..."
+"cidrs" list), optionally "ports" list.
 */}}
 {{- define "panel.np.url" -}}
 {{- $server := include "panel.np.urlServer" .url | fromYaml -}}
+{{- $where := include "panel.np.hostPeer" $server.host -}}
 - to:
-    {{- if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\\.svc(\\..+)?$" $server.host }}
+    {{- if eq $where "namespace" }}
     - namespaceSelector:
         matchLabels:
           kubernetes.io/metadata.name: {{ index (splitList "." $server.host) 1 }}
-    {{- else if regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" $server.host }}
+    {{- else if eq $where "local" }}
     - podSelector: {}
     {{- else }}
     {{- range .cidrs }}
@@ -108,7 +125,9 @@ is reached through `cidrs`. Pass (dict "url" "https://..." "cidrs" list).
     {{- end }}
     {{- end }}
   ports:
-    - {protocol: TCP, port: {{ $server.port }}}
+    {{- range (.ports | default (list $server.port)) }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
 {{- end -}}
 
 {{/*
@@ -124,6 +143,37 @@ load balancer inside the cluster may hand the connection straight to them). Empt
   ports:
     - {protocol: TCP, port: {{ (include "panel.np.urlServer" . | fromYaml).port }}}
 {{- end -}}
+{{- end -}}
+
+{{/*
+panel.np.smtp: egress rule to a mail server, from its host and port as panel.np.url does for a URL.
+Pass (dict "host" "smtp.example.com" "port" 587 "cidrs" list), optionally "ports" list.
+*/}}
+{{- define "panel.np.smtp" -}}
+{{- /* An IPv6 address needs brackets to be a URL host. */ -}}
+{{- $host := ternary (printf "[%s]" .host) .host (contains ":" .host) -}}
+{{- include "panel.np.url" (dict "url" (printf "smtp://%s:%d" $host (.port | int)) "cidrs" .cidrs "ports" .ports) -}}
+{{- end -}}
+
+{{/*
+panel.np.notifications: the worker's egress for the notifications it sends: the mail server of
+notifications.smtp (host and port as with panel.np.url, other hosts through
+networkPolicy.notifications.smtp.cidrs), and each of networkPolicy.notifications.webhooks, `{url}` (and
+its `cidrs` for a host outside the cluster) or `{cidrs, ports}`. Empty without either.
+*/}}
+{{- define "panel.np.notifications" -}}
+{{- $np := .Values.networkPolicy.notifications -}}
+{{- $smtp := .Values.notifications.smtp -}}
+{{- with $smtp.host }}
+{{ include "panel.np.smtp" (dict "host" . "port" $smtp.port "cidrs" $np.smtp.cidrs) }}
+{{- end }}
+{{- range $np.webhooks }}
+{{- if .url }}
+{{ include "panel.np.url" (dict "url" .url "cidrs" (default list .cidrs)) }}
+{{- else }}
+{{ include "panel.np.cidrs" (dict "cidrs" .cidrs "ports" .ports) }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/*

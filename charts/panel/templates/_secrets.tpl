@@ -34,6 +34,10 @@ backupEncryption:
   recipients: BACKUP_AGE_RECIPIENTS
 backupWebhook:
   webhook-url: BACKUP_WEBHOOK_URL
+notificationSmtp:
+  password: NOTIFY_SMTP_PASSWORD
+notificationWebhook:
+  signing-secret: NOTIFY_WEBHOOK_SECRET
 loadtest:
   password: LOADTEST_PASSWORD
 {{- end -}}
@@ -56,6 +60,8 @@ Pass (dict "ctx" $ "credential" "s3").
 {{- else if eq .credential "backupEncryption" -}}{{- $on = $c.recipients -}}
 {{- else if eq .credential "backupWebhook" -}}{{- $on = $c.url -}}
 {{- else if eq .credential "loadtest" -}}{{- $on = $c.password -}}
+{{- else if eq .credential "notificationSmtp" -}}{{- $on = $c.password -}}
+{{- else if eq .credential "notificationWebhook" -}}{{- $on = $c.signingSecret -}}
 {{- end -}}
 {{- if $on }}true{{ end -}}
 {{- end -}}

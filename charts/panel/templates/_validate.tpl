@@ -54,8 +54,42 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- if not (regexMatch "^(s3|file)://" $v.backup.target) -}}
 {{- $errors = append $errors (printf "backup.target: %q is neither s3://bucket/prefix nor file:///path" $v.backup.target) -}}
 {{- end -}}
+{{- $keep := $v.backup.retention -}}
+{{- if not (or $keep.last $keep.daily $keep.weekly $keep.monthly) -}}
+{{- $errors = append $errors "backup.retention: every rule is 0, so prune would keep nothing (the backups refuse to run); keep at least one above 0, e.g. backup.retention.daily=7" -}}
+{{- end -}}
 {{- if and $v.backup.smtp.username (not (include "panel.secret.enabled" (dict "ctx" . "credential" "smtp"))) -}}
 {{- $errors = append $errors "backup.smtp: username is set but no password; set secrets.smtp.password or secrets.smtp.existingSecret (key password)" -}}
+{{- end -}}
+{{- end -}}
+{{- $c := $v.config -}}
+{{- if and (eq (int $c.trustedProxies) 0) (or $v.ingress.enabled $v.httpRoute.enabled) -}}
+{{- $errors = append $errors (printf "config.trustedProxies: 0, but web is behind %s: every client would look like the proxy, and %v failed sign-ins from anyone would lock out everyone (config.login.addressLimit); set 1, or the number of proxies in front of web" (ternary "the ingress (ingress.enabled)" "a Gateway (httpRoute.enabled)" $v.ingress.enabled) $c.login.addressLimit) -}}
+{{- else if and (eq (int $c.trustedProxies) 0) $c.trustedProxyNetworks -}}
+{{- $errors = append $errors "config.trustedProxyNetworks: unused while config.trustedProxies is 0 (no proxy in front of web); set the number of proxies or remove the networks" -}}
+{{- end -}}
+{{- if and $v.worker.enabled (ge (float64 $c.checks.timeoutSeconds) (float64 $v.worker.terminationGracePeriodSeconds)) -}}
+{{- $errors = append $errors (printf "config.checks.timeoutSeconds: %v is not below worker.terminationGracePeriodSeconds (%v), so a stopping worker would be killed mid-probe; shorten the timeout or lengthen the grace period" $c.checks.timeoutSeconds $v.worker.terminationGracePeriodSeconds) -}}
+{{- end -}}
+{{- $notify := $v.notifications.smtp -}}
+{{- $notifyPassword := include "panel.secret.enabled" (dict "ctx" . "credential" "notificationSmtp") -}}
+{{- if and $notify.host (not $notify.from) -}}
+{{- $errors = append $errors "notifications.smtp: set notifications.smtp.from, the sender address (e.g. panel@example.com); mail servers refuse the app's default panel@localhost" -}}
+{{- end -}}
+{{- if and (or $notify.username $notifyPassword) (not $notify.host) -}}
+{{- $errors = append $errors "notifications.smtp: a username or password without notifications.smtp.host is never used; set the host (the mail server) or remove them" -}}
+{{- else if and $notify.username (not $notifyPassword) -}}
+{{- $errors = append $errors "notifications.smtp: username is set but no password; set secrets.notificationSmtp.password or secrets.notificationSmtp.existingSecret (key password)" -}}
+{{- else if and $notifyPassword (not $notify.username) -}}
+{{- $errors = append $errors "secrets.notificationSmtp: the worker only logs in with notifications.smtp.username; set it, or remove the password" -}}
+{{- end -}}
+{{- range $i, $hook := $v.networkPolicy.notifications.webhooks -}}
+{{- if $hook.url -}}
+{{- $host := (include "panel.np.urlServer" $hook.url | fromYaml).host -}}
+{{- if and (eq (include "panel.np.hostPeer" $host) "cidrs") (not $hook.cidrs) -}}
+{{- /* A rule without peers would allow every address: ask where the host is instead. */ -}}
+{{- $errors = append $errors (printf "networkPolicy.notifications.webhooks[%d]: %s is not an in-cluster Service name, and NetworkPolicies cannot name hosts; add cidrs where it is (e.g. [203.0.113.0/24])" $i $host) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- $oauth := $v.secrets.oauth -}}
@@ -112,7 +146,21 @@ from templates/shared/configmap.yaml (which every install renders).
 {{- $errors = append $errors "worker.autoscaling.queueLength: the health exporter measures the queue; set healthcheck.enabled=true (and let Prometheus scrape it: metrics.serviceMonitor.enabled)" -}}
 {{- end -}}
 {{- if and $ka.enabled $queue.enabled (not $queue.queues) -}}
-{{- $errors = append $errors "worker.autoscaling.queueLength.queues: name at least one RQ queue (the exporter's rq.queues, e.g. panel)" -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength.queues: name at least one RQ queue (the exporter's rq.queues, e.g. panel-high and panel)" -}}
+{{- end -}}
+{{- if and $ka.enabled $queue.enabled $v.healthcheck.enabled -}}
+{{- /* The autoscaler reads what the exporter measures: a queue it does not watch has no metric, so the workers would never scale on it. */ -}}
+{{- $rq := $v.healthcheck.config.rq | default dict -}}
+{{- $measured := $rq.queues | default (list "panel-high" "panel") -}}
+{{- if eq (toString (dig "enabled" true $rq)) "false" -}}
+{{- $errors = append $errors "worker.autoscaling.queueLength: the exporter's RQ check is off (healthcheck.config.rq.enabled=false), so no queue length is measured; turn it on or scale on CPU (queueLength.enabled=false)" -}}
+{{- else -}}
+{{- $unmeasured := $queue.queues -}}
+{{- range $measured }}{{ $unmeasured = without $unmeasured . }}{{ end -}}
+{{- with $unmeasured -}}
+{{- $errors = append $errors (printf "worker.autoscaling.queueLength.queues: %s not measured by the exporter (healthcheck.config.rq.queues: [%s]); add it there or remove it here" (join ", " .) (join ", " $measured)) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and (eq (include "panel.worker.autoscaler" .) "keda") $ka.metrics -}}
 {{- $errors = append $errors "worker.autoscaling.metrics: KEDA makes the workers' HPA from its triggers, so HPA metrics cannot be added; leave metrics empty or set queueLength.provider=hpa" -}}

@@ -6,6 +6,7 @@ and find it in the listing (API v2); then a check of every server, run by the wo
 import json
 import os
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -22,7 +23,18 @@ def call(method: str, path: str, body: Any = None, token: str = "") -> tuple[int
         return response.status, response.read().decode()
 
 
-status, page = call("GET", "/login")
+# NetworkPolicy enforcement admits a brand-new pod only once kube-router has seen it (as steady_traffic
+# says): until then its connections are refused. Wait for the first answer, then nothing is retried.
+started = time.monotonic()
+while True:
+    try:
+        status, page = call("GET", "/login")
+        break
+    except urllib.error.URLError as error:
+        if not isinstance(error.reason, ConnectionRefusedError) or time.monotonic() - started > 60:
+            raise
+        time.sleep(0.5)
+print(f"first answer after {time.monotonic() - started:.1f} s")
 assert status == 200 and "<form" in page, (status, page[:200])
 credentials = {"username": os.environ["ADMIN"], "password": os.environ["PASSWORD"]}
 status, body = call("POST", "/api/v2/auth/token", credentials)

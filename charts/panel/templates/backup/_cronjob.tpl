@@ -78,7 +78,8 @@ spec:
                 - {name: BACKUP_CONFIG_DIR, value: /etc/panel/config}
                 {{- if $b.smtp.host }}
                 - {name: BACKUP_SMTP_HOST, value: {{ $b.smtp.host | quote }}}
-                - {name: BACKUP_SMTP_PORT, value: {{ $b.smtp.port | quote }}}
+                - {name: BACKUP_SMTP_PORT, value: {{ $b.smtp.port | int | quote }}}
+                - {name: BACKUP_SMTP_SECURITY, value: {{ $b.smtp.security | quote }}}
                 - {name: BACKUP_SMTP_USERNAME, value: {{ $b.smtp.username | quote }}}
                 - {name: BACKUP_EMAIL_FROM, value: {{ $b.smtp.from | quote }}}
                 - {name: BACKUP_EMAIL_TO, value: {{ $b.smtp.to | quote }}}
@@ -86,6 +87,10 @@ spec:
                 {{- with $b.pushgatewayUrl }}
                 - {name: BACKUP_PUSHGATEWAY_URL, value: {{ . | quote }}}
                 {{- end }}
+                {{- range $rule := list "last" "daily" "weekly" "monthly" }}
+                - {name: BACKUP_KEEP_{{ upper $rule }}, value: {{ index $b.retention $rule | int | quote }}}
+                {{- end }}
+                - {name: BACKUP_LOG_LEVEL, value: {{ $.Values.config.logLevel | quote }}}
                 {{- if eq .job "drill" }}
                 - {name: BACKUP_AGE_IDENTITY_FILE, value: /var/run/secrets/panel/backup-encryption/identity}
                 {{- end }}

@@ -103,6 +103,17 @@ spec:
         {{- if $l.locustfile }}
         - {name: LOADTEST_LOCUSTFILE, value: /etc/loadtest/locustfile.py}
         {{- end }}
+        {{- if ne .role "worker" }}
+        {{- /* The SLO gate, where the verdict is made; a variable the user sets in extraEnv is theirs. */}}
+        {{- $given := list }}
+        {{- range $l.extraEnv }}{{ $given = append $given .name }}{{ end }}
+        {{- range $key, $value := $l.thresholds }}
+        {{- $name := printf "LOADTEST_%s" ($key | snakecase | upper) }}
+        {{- if not (has $name $given) }}
+        - {name: {{ $name }}, value: {{ ternary (int $value | toString) (toString $value) (hasSuffix "Users" $key) | quote }}}
+        {{- end }}
+        {{- end }}
+        {{- end }}
         {{- include "panel.secret.env" (dict "ctx" $ "credentials" (list "loadtest")) | nindent 8 }}
         {{- with $l.extraEnv }}
         {{- toYaml . | nindent 8 }}

@@ -194,8 +194,10 @@ class RedisConfig(_Section):
 
 class RqConfig(_Section):
     enabled: bool = True
-    # The panel's worker listens on one queue named "panel" (services/panel/src/panel/jobs.py QUEUE_NAME).
-    queues: list[str] = Field(default_factory=lambda: ["panel"], min_length=1)
+    # The panel's worker serves "panel-high" ("Check now", a user waits for it) before "panel" (check-all
+    # rounds): services/panel/src/panel/jobs.py worker_queues. Both are watched, so a stuck "Check now"
+    # queue is seen even while "panel" drains.
+    queues: list[str] = Field(default_factory=lambda: ["panel-high", "panel"], min_length=1)
     timeout_seconds: float | None = Field(default=None, gt=0)
     depth_warning: int = Field(default=100, ge=1)
     depth_critical: int = Field(default=1000, ge=1)
