@@ -54,7 +54,9 @@ COPY services/panel/pyproject.toml services/panel/pyproject.toml
 COPY services/backup/pyproject.toml services/backup/pyproject.toml
 COPY services/healthcheck/pyproject.toml services/healthcheck/pyproject.toml
 COPY loadtest/pyproject.toml loadtest/pyproject.toml
+COPY libs/service-settings/pyproject.toml libs/service-settings/pyproject.toml
 RUN uv sync --frozen --no-dev --package panel-backup --no-install-workspace
+COPY libs/service-settings/ libs/service-settings/
 COPY services/backup/ services/backup/
 RUN uv sync --frozen --no-dev --package panel-backup --no-editable
 

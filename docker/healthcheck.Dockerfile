@@ -23,7 +23,9 @@ COPY services/panel/pyproject.toml services/panel/pyproject.toml
 COPY services/backup/pyproject.toml services/backup/pyproject.toml
 COPY services/healthcheck/pyproject.toml services/healthcheck/pyproject.toml
 COPY loadtest/pyproject.toml loadtest/pyproject.toml
+COPY libs/service-settings/pyproject.toml libs/service-settings/pyproject.toml
 RUN uv sync --frozen --no-dev --package panel-health --no-install-workspace
+COPY libs/service-settings/ libs/service-settings/
 COPY services/healthcheck/ services/healthcheck/
 RUN uv sync --frozen --no-dev --package panel-health --no-editable
 

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
+from support.bad_secret_files import CASES, program, refuses_bad_secret_file
 from support.servers import free_port
 
 from .conftest import AgeKey, Mailbox, SmtpServer, WebhookReceiver
@@ -131,7 +133,12 @@ def test_missing_key_and_unreadable_secret_file_are_config_errors(tmp_path: Path
         ["list"], {"BACKUP_TARGET": f"file://{tmp_path}", "AWS_SECRET_ACCESS_KEY_FILE": "/nonexistent"}
     )
     assert (
-        result.exit_code == 2 and "AWS_SECRET_ACCESS_KEY_FILE=/nonexistent: cannot read it" in result.stderr
+        result.exit_code == 2
+        and (
+            "AWS_SECRET_ACCESS_KEY_FILE: cannot read /nonexistent (No such file or directory); "
+            "mount the file there or unset AWS_SECRET_ACCESS_KEY_FILE"
+        )
+        in result.stderr
     )
 
 
@@ -144,7 +151,8 @@ def test_database_password_never_appears_in_output(tmp_path: Path, age_key: AgeK
     }
     result = run_cli(["create", "database"], env)
     assert result.exit_code == 1
-    assert "cannot connect to postgresql://panel@127.0.0.1" in result.stderr
+    assert "cannot connect to postgresql://127.0.0.1:" in result.stderr
+    assert "/panel as panel:" in result.stderr
     assert password not in result.output
 
 
@@ -279,3 +287,16 @@ def test_deep_drill_of_a_sqlite_backup(tmp_path: Path, age_key: AgeKey, run_cli:
     assert drill.exit_code == 0, drill.output
     report = json.loads(drill.stdout)
     assert report["fingerprints_compared"] == 1 and report["rows"] == 500
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_secret_file_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    """Through the library: a non-UTF-8 file was a traceback, a FIFO hung the start."""
+    stderr = refuses_bad_secret_file(
+        case,
+        [program("panel-backup"), "list"],
+        "AWS_SECRET_ACCESS_KEY",
+        tmp_path,
+        {"BACKUP_TARGET": f"file://{tmp_path / 'store'}", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE"},
+    )
+    assert "error: AWS_SECRET_ACCESS_KEY" in stderr

@@ -86,7 +86,8 @@ def test_an_empty_file_target_is_refused_instead_of_writing_into_the_working_fol
     result = run_cli(["create", "files"], env)
     assert result.exit_code == 2
     assert _error_lines(result) == [
-        "error: BACKUP_TARGET: names no folder; use file:///absolute/path or file://./relative/path"
+        "error: BACKUP_TARGET: names no folder; use file:///absolute/path or file://./relative/path "
+        "(got 'file://')"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 

@@ -386,6 +386,7 @@ def test_the_load_test_accepts_what_the_chart_renders(
             and n.removeprefix("LOADTEST_").lower()
             not in {*LoadTestSettings.model_fields, *Thresholds.model_fields}
             and n not in RUNNER_VARIABLES
+            and n not in LoadTestSettings.file_variables().values()  # LOADTEST_PASSWORD_FILE
         )
         assert not unknown, f"{where}: the load test reads no {unknown}"
         with monkeypatch.context() as patch:

@@ -141,7 +141,7 @@ def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(write_config: Call
     records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     messages = [r["message"] for r in records]
     assert messages[0] == "listening" and "scrape" in messages and messages[-1] == "stopping"
-    assert all(r["levelname"] in ("INFO", "WARNING") for r in records)
+    assert all(r["level"] in ("INFO", "WARNING") for r in records)
 
 
 def test_port_in_use_is_a_clear_error(write_config: Callable[..., object]) -> None:

@@ -70,11 +70,11 @@ def test_serve_never_logs_credentials_or_query_tokens(
 
 
 def test_redaction_keeps_hosts_and_paths_but_drops_userinfo_and_queries() -> None:
-    from panel_health.logging_setup import redact_urls
+    from service_settings import scrub  # what panel-health's JSON log formatter applies to every line
 
     text = 'GET http://u:p@ss@10.0.0.1:8000/readyz?token=t "200" redis://:pw@r:6379/0 https://plain.example/x'
-    assert redact_urls(text) == (
-        'GET http://***@10.0.0.1:8000/readyz?*** "200" redis://***@r:6379/0 https://plain.example/x'
+    assert scrub(text) == (
+        'GET http://u:***@10.0.0.1:8000/readyz?*** "200" redis://:***@r:6379/0 https://plain.example/x'
     )
 
 
@@ -82,9 +82,9 @@ def test_redaction_keeps_hosts_and_paths_but_drops_userinfo_and_queries() -> Non
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
-        ("http://127.0.0.1:99999", "panel_url: not a valid URL: its port is not a number from 1 to 65535"),
-        ("http://[::1", "panel_url: not a valid URL"),
-        ("http://:8000", "panel_url: not a valid URL: it names no host"),
+        ("http://127.0.0.1:99999", "PANEL_URL: not a valid URL: its port is not a number from 1 to 65535"),
+        ("http://[::1", "PANEL_URL: not a valid URL"),
+        ("http://:8000", "PANEL_URL: not a valid URL: it names no host"),
     ],
 )
 def test_a_bad_panel_url_is_one_line_and_exit_2(mode: str, url: str, problem: str) -> None:
@@ -98,9 +98,9 @@ def test_a_bad_panel_url_is_one_line_and_exit_2(mode: str, url: str, problem: st
 @pytest.mark.parametrize(
     ("variable", "value", "problem"),
     [
-        ("REDIS_URL", "redis://127.0.0.1:abc/0", "redis_url: not a valid URL: its port is not a number"),
-        ("DATABASE_URL", "postgresql://u:hunter2@db:99999/x", "database_url: not a valid URL: its port"),
-        ("PANEL_PUBLIC_URL", "http://panel.example.org", "panel_public_url: must start with https://"),
+        ("REDIS_URL", "redis://127.0.0.1:abc/0", "REDIS_URL: not a valid URL: its port is not a number"),
+        ("DATABASE_URL", "postgresql://u:hunter2@db:99999/x", "DATABASE_URL: not a valid URL: its port"),
+        ("PANEL_PUBLIC_URL", "http://panel.example.org", "PANEL_PUBLIC_URL: must start with https://"),
     ],
 )
 def test_bad_dependency_urls_are_config_errors_without_the_secret(
@@ -123,7 +123,7 @@ def test_non_utf8_config_and_secret_files(tmp_path: Path) -> None:
     config.write_bytes("panel_url: http://caf\xe9:8000\n".encode("latin-1"))
     result = _cli("check", env={"PANEL_HEALTH_CONFIG": str(config)})
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{config}: not UTF-8 text; save the file as UTF-8" in result.stderr
+    assert f"PANEL_HEALTH_CONFIG: {config} is not UTF-8 text (byte 21); save it as UTF-8" in result.stderr
 
     secret = tmp_path / "redis-url"
     secret.write_bytes(b"redis://:\xff\xfe@127.0.0.1:6379/0")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from panel_health.settings import ConfigError, load_settings
+from support.bad_secret_files import CASES, program, refuses_bad_secret_file
 
 
 def test_defaults_without_a_file() -> None:
@@ -100,8 +101,8 @@ def test_cli_config_error_exits_2_without_traceback_or_secret() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr + result.stdout
-    assert "panel_url: must start with http:// or https://" in result.stderr
-    assert "database_url: must be a postgresql://" in result.stderr
+    assert "PANEL_URL: must start with http:// or https://" in result.stderr
+    assert "DATABASE_URL: must be a postgresql://" in result.stderr
 
 
 def test_cli_selecting_an_unconfigured_check_exits_2() -> None:
@@ -125,3 +126,11 @@ def test_the_readme_example_is_a_valid_configuration(repo_root: Path, tmp_path: 
     settings = load_settings(path)
     assert settings.rq.queues == ["panel-high", "panel"]
     assert [t.name for t in settings.http_targets()] == ["health", "main", "api", "docs"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_secret_file_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    """Through the library: a FIFO hung the start; REDIS_URL and REDIS_URL_FILE both set let the
+    variable win silently (the other services refused it)."""
+    stderr = refuses_bad_secret_file(case, [program("panel-health"), "check"], "REDIS_URL", tmp_path, {})
+    assert stderr.startswith("panel-health: configuration error: REDIS_URL")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from panel_loadtest.settings import SettingsError, load_settings
+from support.bad_secret_files import CASES, program, refuses_bad_secret_file
 
 
 @pytest.fixture(autouse=True)
@@ -60,5 +61,18 @@ def test_each_bad_value_gets_one_line_naming_its_variable(monkeypatch: pytest.Mo
 
 def test_an_unreadable_password_file_is_reported(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LOADTEST_PASSWORD_FILE", str(tmp_path / "nope"))
-    with pytest.raises(SettingsError, match=r"LOADTEST_PASSWORD_FILE .* is unreadable"):
+    with pytest.raises(SettingsError, match=r"LOADTEST_PASSWORD_FILE: cannot read .*nope \(No such file"):
         load_settings()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_password_file_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    """Through the library: a non-UTF-8 LOADTEST_PASSWORD_FILE was a traceback, a FIFO hung the start,
+    and LOADTEST_PASSWORD beside it won silently."""
+    refuses_bad_secret_file(
+        case,
+        [program("panel-loadtest"), "run", "--report-dir", str(tmp_path / "reports")],
+        "LOADTEST_PASSWORD",
+        tmp_path,
+        {"PANEL_URL": "http://127.0.0.1:9", "LOADTEST_READY_TIMEOUT": "0"},
+    )

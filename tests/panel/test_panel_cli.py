@@ -17,6 +17,7 @@ from panel.db import make_engine
 from panel.models import Base
 from panel.settings import load_settings
 from panel_helpers import TEST_SECRET, body, make_settings
+from support.bad_secret_files import CASES, program, refuses_bad_secret_file
 
 
 @pytest.fixture
@@ -160,3 +161,12 @@ def test_create_admin_generates_reads_and_refuses_duplicates(env: dict[str, str]
     )["items"]
     assert {entry["target_id"] for entry in audit if entry["action"] == "user.create"} >= {"1", "2"}
     app.extensions["panel"].engine.dispose()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_secret_file_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    """Through the library: a non-UTF-8 SECRET_KEY_FILE was a traceback, a FIFO hung `check-config`."""
+    stderr = refuses_bad_secret_file(
+        case, [program("panel"), "check-config"], "SECRET_KEY", tmp_path, {"PANEL_ENV": "testing"}
+    )
+    assert stderr.startswith("error: invalid configuration:")

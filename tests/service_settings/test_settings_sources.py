@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import field_validator
 from sample_settings import BackupLike, HealthLike, PanelLike
 from service_settings import EXIT_CONFIG, ServiceSettings, SettingsError, exit_with, load
 
@@ -431,3 +432,20 @@ def test_concurrent_loads_each_read_their_own_environment(tmp_path: Path) -> Non
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(one, range(1, 201))) == list(range(1, 201))
+
+
+def test_a_rejected_url_is_echoed_without_its_password_or_query() -> None:
+    """panel-health's PANEL_URL is not a secret, but `http://user:pass@host:99999` was echoed whole."""
+
+    class WithUrl(ServiceSettings):
+        panel_url: str = "http://127.0.0.1:8000"
+
+        @field_validator("panel_url")
+        @classmethod
+        def _port(cls, value: str) -> str:
+            raise ValueError("its port is not a number from 1 to 65535")
+
+    lines = problems(WithUrl, environ={"PANEL_URL": "http://ops:hunter2@panel:99999/?token=t0ken"})
+    assert lines == [
+        "PANEL_URL: its port is not a number from 1 to 65535 (got 'http://ops:***@panel:99999/?***')"
+    ]

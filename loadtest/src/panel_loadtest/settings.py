@@ -1,22 +1,26 @@
-"""The load test's one settings object, read from the environment.
+"""The load test's settings, read from the environment.
 
 Every process of a run (the CLI, the Locust master, each worker) reads the same variables,
-so a Kubernetes Job only has to set env vars; secrets are also readable from ``*_FILE``.
+so a Kubernetes Job only has to set env vars; the admin password is also readable from
+``LOADTEST_PASSWORD_FILE``. Only the declarations live here: the sources, the ``_FILE`` reading
+and the one-line-per-problem errors come from `service_settings`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+from service_settings import ServiceSettings, SettingsError, load
 
 
-class Thresholds(BaseSettings):
+class Thresholds(ServiceSettings):
     """SLO thresholds; defaults come from the requirements (50 users, < 500 ms, 100+ req/s, < 1%)."""
 
     model_config = SettingsConfigDict(env_prefix="LOADTEST_", extra="ignore")
+    file_fields: ClassVar[frozenset[str] | None] = frozenset()  # thresholds are not secrets
 
     max_avg_ms: float = Field(default=500.0, gt=0, description="average response time must stay below this")
     max_p95_ms: float = Field(default=1000.0, gt=0, description="95th percentile response time bound")
@@ -43,15 +47,16 @@ class Thresholds(BaseSettings):
         return self.min_rps * steady_users / self.min_rps_users
 
 
-class LoadTestSettings(BaseSettings):
+class LoadTestSettings(ServiceSettings):
     """What a run needs: the panel's URL, the bootstrap admin, the scenario and where reports go."""
 
     model_config = SettingsConfigDict(env_prefix="LOADTEST_", extra="ignore", populate_by_name=True)
+    # LOADTEST_PASSWORD_FILE: the admin password from a mounted Secret (the only secret here).
+    file_fields: ClassVar[frozenset[str] | None] = frozenset({"password"})
 
     panel_url: HttpUrl = Field(default=HttpUrl("http://127.0.0.1:8000"), validation_alias="PANEL_URL")
     username: str = Field(default="admin", min_length=1)
     password: SecretStr | None = None
-    password_file: Path | None = None
     scenario: str = Field(
         default="smoke", min_length=1, description="a packaged scenario name or a YAML file path"
     )
@@ -82,14 +87,7 @@ class LoadTestSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _read_secret_file_and_check_ranges(self) -> Self:
-        if self.password is None and self.password_file is not None:
-            try:
-                self.password = SecretStr(self.password_file.read_text().strip())
-            except OSError as exc:
-                raise ValueError(
-                    f"LOADTEST_PASSWORD_FILE {self.password_file} is unreadable: {exc.strerror}"
-                ) from None
+    def _check_ranges(self) -> Self:
         if self.wait_max < self.wait_min:
             raise ValueError("LOADTEST_WAIT_MAX must be >= LOADTEST_WAIT_MIN")
         if self.weight_admin + self.weight_operator + self.weight_viewer == 0:
@@ -112,40 +110,18 @@ class LoadTestSettings(BaseSettings):
         return self.password.get_secret_value()
 
 
-class SettingsError(Exception):
-    """Invalid configuration; ``problems`` holds one human-readable line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
-
-
-_ENV_NAMES = {"panel_url": "PANEL_URL"}
-
-
-def describe_validation_error(error: ValidationError) -> list[str]:
-    """One line per problem, naming the environment variable to fix rather than the field."""
-    lines = []
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else ""
-        env_name = field if field.isupper() else _ENV_NAMES.get(field, f"LOADTEST_{field.upper()}")
-        message = str(item["msg"]).removeprefix("Value error, ")
-        lines.append(f"{env_name}: {message}" if field else message)
-    return lines
-
-
 def load_settings() -> tuple[LoadTestSettings, Thresholds]:
-    """Read and validate both settings objects, raising SettingsError with readable lines."""
+    """Read and validate both settings objects, raising SettingsError with one line per problem."""
     problems: list[str] = []
     settings = thresholds = None
     try:
-        settings = LoadTestSettings()
-    except ValidationError as exc:
-        problems += describe_validation_error(exc)
+        settings = load(LoadTestSettings)
+    except SettingsError as exc:
+        problems += exc.problems
     try:
-        thresholds = Thresholds()
-    except ValidationError as exc:
-        problems += describe_validation_error(exc)
+        thresholds = load(Thresholds)
+    except SettingsError as exc:
+        problems += exc.problems
     if problems or settings is None or thresholds is None:
         raise SettingsError(problems)
     return settings, thresholds

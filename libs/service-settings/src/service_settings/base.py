@@ -26,7 +26,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import SettingsError
-from .redact import secrets
+from .redact import scrub, secrets
 from .sources import (
     FILE_SUFFIX,
     EnvironmentSource,
@@ -142,8 +142,10 @@ def _field_for(settings_cls: type[ServiceSettings], key: str) -> str | None:
 
 
 def _echo(value: Any) -> str:
+    """The rejected value, shortened and scrubbed: a URL setting that is not secret as a whole (the
+    panel's address) may still carry a password or a token in its userinfo or query string."""
     if isinstance(value, bool | int | float) or (isinstance(value, str) and value):
-        text = repr(value)
+        text = scrub(repr(value))
         return f" (got {text[:MAX_ECHO]}{'...' if len(text) > MAX_ECHO else ''})"
     return ""
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+from service_settings import scrub
 
 from . import __version__, heap, interrupt, metrics
 from .errors import BackupError, ConfigError, IntegrityError
@@ -20,7 +21,6 @@ from .logs import configure_logging, get_logger
 from .manifest import Manifest, find_manifest, load_manifests, newest, scan_manifests
 from .notify import Report, deliver
 from .prune import apply_plan, delete_orphans, find_leftovers, find_orphans, prune_plan, remove_leftovers
-from .redact import scrub
 from .schedule import Scheduler, planned_jobs
 from .settings import BACKUP_TYPES, BackupType, Settings, load_settings
 from .stages import StageTracker, describe_error

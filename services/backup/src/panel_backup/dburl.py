@@ -61,7 +61,10 @@ class PostgresTarget:
         return kwargs
 
     def describe(self) -> str:
-        return f"postgresql://{self.user + '@' if self.user else ''}{self.host}:{self.port}/{self.dbname}"
+        # The user goes after the URL, not into it: a lone user part in a URL is masked by `scrub`
+        # (there it is often a token), and the user is what an operator needs to fix a refusal.
+        as_user = f" as {self.user}" if self.user else ""
+        return f"postgresql://{self.host}:{self.port}/{self.dbname}{as_user}"
 
 
 def is_sqlite(url: str) -> bool:

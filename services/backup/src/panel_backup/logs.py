@@ -1,33 +1,17 @@
-"""Structured JSON logs on stderr, scrubbed of secrets."""
+"""Structured JSON logs on stderr, scrubbed of secrets (the format is `service_settings`')."""
 
 from __future__ import annotations
 
 import logging
-import sys
 
-from pythonjsonlogger.json import JsonFormatter
+import service_settings
 
-from .redact import scrub
-
-
-class _ScrubbingFormatter(JsonFormatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return scrub(super().format(record))
+# Client libraries that log every request (URLs, headers) at INFO or DEBUG: held at WARNING.
+CHATTY_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore")
 
 
 def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _ScrubbingFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    service_settings.configure_logging(level, quiet=CHATTY_LOGGERS)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from service_settings import redact_url, scrub
+
 from .logs import get_logger
-from .redact import redact_url, scrub
 from .settings import Settings
 
 log = get_logger("metrics")

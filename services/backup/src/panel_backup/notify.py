@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from service_settings import redact_url, scrub
+
 from .logs import get_logger
-from .redact import redact_url, scrub
 from .settings import Settings
 
 log = get_logger("notify")

@@ -1,38 +1,27 @@
 """The one typed settings object: environment variables, `*_FILE` secrets, and an optional YAML file.
 
+Only the declarations live here (fields, validators, how the settings cohere); the sources, the
+`<NAME>_FILE` reading, the YAML overlay and secret registration come from `service_settings`.
 Precedence (highest first): environment variable, `<NAME>_FILE`, YAML file (`BACKUP_CONFIG_FILE`), default.
 Validation collects every problem and reports one line each, so a bad deployment is fixed in one go.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+from service_settings import CommaList, ServiceSettings, SettingsError, load
 
 from .dburl import parse_postgres, sqlite_path
 from .errors import ConfigError
-from .redact import register_secret
 
 BackupType = Literal["database", "files", "config"]
 BACKUP_TYPES: tuple[BackupType, ...] = ("database", "files", "config")
-
-CommaList = Annotated[list[str], NoDecode]
-
 
 _DEFAULTS: dict[str, Any] = {
     "files_paths": [],
@@ -144,60 +133,16 @@ SECRET_FIELDS = {
 # of its own: one key per line, `#` comments (Settings.recipients_text).
 
 
-class _SecretFilesSource(PydanticBaseSettingsSource):
-    """Reads `<NAME>_FILE` for every secret: Kubernetes mounts secrets as files, which keeps them off env."""
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True)
 
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        problems: list[str] = []
-        for env_name, field_name in SECRET_FIELDS.items():
-            path = os.environ.get(f"{env_name}_FILE")
-            if not path:
-                continue
-            if os.environ.get(env_name):
-                problems.append(f"{env_name} and {env_name}_FILE are both set; unset one of them")
-                continue
-            try:
-                values[field_name] = Path(path).read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                problems.append(
-                    f"{env_name}_FILE={path}: cannot read it ({exc.strerror}); fix the path or mount"
-                )
-        if problems:
-            raise ConfigError(problems)
-        return values
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("BACKUP_CONFIG_FILE")
-        if not path:
-            return {}
-        import yaml  # only with a settings file
-
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"BACKUP_CONFIG_FILE={path}: cannot read it ({exc.strerror})") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"BACKUP_CONFIG_FILE={path}: not valid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"BACKUP_CONFIG_FILE={path}: the top level must be a mapping of setting: value")
-        # Keys are field names (`zstd_level`) or variable names (`BACKUP_ZSTD_LEVEL`); both become the
-        # variable name, so that the environment, merged on top under that same key, wins.
-        by_name = {name.lower(): _env_name(name) for name in Settings.model_fields}
-        by_name.update({_env_name(name).lower(): _env_name(name) for name in Settings.model_fields})
-        return {by_name.get(str(k).lower(), str(k)): v for k, v in data.items()}
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True, case_sensitive=False)
+    config_file_variable: ClassVar[str | None] = "BACKUP_CONFIG_FILE"
+    settings_docs: ClassVar[str] = "services/backup/README.md"
+    # `retention` is a mapping of policies: only the YAML file sets it (a RETENTION variable would
+    # otherwise be parsed as JSON by accident).
+    environment_fields: ClassVar[frozenset[str] | None] = None  # set below, once the fields exist
+    file_fields: ClassVar[frozenset[str] | None] = frozenset(SECRET_FIELDS.values())
+    secret_fields: ClassVar[frozenset[str]] = frozenset(SECRET_FIELDS.values())
 
     # Sources
     database_url: str | None = _env("DATABASE_URL", "database_url")
@@ -267,33 +212,6 @@ class Settings(BaseSettings):
     metrics_textfile: Path | None = _env("BACKUP_METRICS_TEXTFILE", "metrics_textfile")
     progress_interval_seconds: float = _env("BACKUP_PROGRESS_INTERVAL_SECONDS", "progress_interval_seconds")
     log_level: str = _env("BACKUP_LOG_LEVEL", "log_level")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _SecretFilesSource(settings_cls), _YamlSource(settings_cls))
-
-    @field_validator(
-        "files_paths",
-        "files_include",
-        "files_exclude",
-        "config_secret_patterns",
-        "config_env_vars",
-        "age_recipients",
-        "email_to",
-        mode="before",
-    )
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @field_validator("target")
     @classmethod
@@ -501,42 +419,15 @@ class Settings(BaseSettings):
         return found
 
 
-def _env_name(field_name: str) -> str:
-    field = Settings.model_fields.get(field_name)
-    alias = field.validation_alias if field else None
-    if isinstance(alias, AliasChoices):
-        return str(alias.choices[0])
-    return field_name
+Settings.environment_fields = frozenset(Settings.model_fields) - {"retention"}
 
 
 def load_settings() -> Settings:
     """Read and validate the settings, raising ConfigError with one line per problem."""
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = [str(part) for part in error["loc"]]
-            name = _env_name(loc[0]) if loc else "settings"
-            where = ".".join([name, *loc[1:]])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = (
-                    "unknown setting in BACKUP_CONFIG_FILE; check the spelling (services/backup/README.md)"
-                )
-            problems.append(f"{where}: {message}")
-        raise ConfigError(problems) from None
+        settings = load(Settings)
+    except SettingsError as exc:
+        raise ConfigError(exc.problems) from None
     if problems := settings.coherence_problems():
         raise ConfigError(problems)
-    for secret in (
-        settings.aws_secret_access_key,
-        settings.age_passphrase,
-        settings.smtp_password,
-        settings.webhook_url,
-    ):
-        register_secret(secret)
-    if settings.database_url:
-        from urllib.parse import urlsplit
-
-        register_secret(urlsplit(settings.database_url).password)
     return settings

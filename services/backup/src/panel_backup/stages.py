@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from service_settings import scrub
+
 from .errors import BackupError
-from .redact import scrub
 
 
 class StageTracker:

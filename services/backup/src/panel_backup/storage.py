@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from service_settings import redact_url
+
 from .errors import BackupError, ConfigError, NotFoundError
 from .logs import get_logger
 from .pipe import CHUNK, Readable
-from .redact import redact_url
 from .settings import Settings
 
 log = get_logger("storage")

@@ -1,31 +1,23 @@
 """The one settings object for panel-health: a YAML file plus a few environment overrides.
 
-Precedence (highest first): ``PANEL_URL`` / ``DATABASE_URL`` / ``REDIS_URL`` from the environment, the same
-names with ``_FILE`` (a path whose content is the value, for Kubernetes secrets), then the YAML file named by
-``PANEL_HEALTH_CONFIG``, then the defaults below. Only those names are read from the environment, so an
-unrelated variable can never change a threshold by accident.
+Precedence (highest first): ``PANEL_URL`` / ``PANEL_PUBLIC_URL`` / ``DATABASE_URL`` / ``REDIS_URL`` from the
+environment, the same names with ``_FILE`` (a path whose content is the value, for Kubernetes secrets), then
+the YAML file named by ``PANEL_HEALTH_CONFIG`` (or ``--config``), then the defaults below. Only those names
+are read from the environment, so an unrelated variable can never change a threshold by accident.
+
+Only the declarations live here; the sources, the ``_FILE`` reading and the YAML overlay come from
+`service_settings`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar, Literal
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+from service_settings import ServiceSettings, SettingsError, load
 
 CONFIG_ENV = "PANEL_HEALTH_CONFIG"
 ENV_OVERRIDES = ("PANEL_URL", "PANEL_PUBLIC_URL", "DATABASE_URL", "REDIS_URL")
@@ -70,12 +62,9 @@ def check_order(
             )
 
 
-class ConfigError(Exception):
-    """The configuration is invalid; ``problems`` holds one line per problem, each naming the fix."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+# The configuration is invalid; ``problems`` holds one line per problem, each naming the fix. The
+# checks and the CLI raise it too, so that every configuration problem exits 2 the same way.
+ConfigError = SettingsError
 
 
 class _Section(BaseModel):
@@ -387,41 +376,14 @@ class PerfConfig(_Section):
         return self
 
 
-class _OverridesSource(PydanticBaseSettingsSource):
-    """Reads exactly PANEL_URL, DATABASE_URL, REDIS_URL and their ``*_FILE`` variants."""
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for name in ENV_OVERRIDES:
-            direct = os.environ.get(name)
-            file_path = os.environ.get(f"{name}_FILE")
-            if direct:
-                values[name.lower()] = direct
-            elif file_path:
-                values[name.lower()] = _read_secret_file(name, file_path)
-        return values
-
-
-def _read_secret_file(name: str, file_path: str) -> str:
-    try:
-        return Path(file_path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(
-            [f"{name}_FILE: cannot read {file_path} ({exc.strerror}); mount the secret or unset {name}_FILE"]
-        ) from None
-    except UnicodeDecodeError:
-        raise ConfigError(
-            [f"{name}_FILE: {file_path} is not UTF-8 text; write the value as plain UTF-8 (no BOM or binary)"]
-        ) from None
-
-
-class HealthSettings(BaseSettings):
+class HealthSettings(ServiceSettings):
     """Everything panel-health needs; see services/healthcheck/README.md for each setting."""
 
     model_config = SettingsConfigDict(extra="forbid", allow_inf_nan=False)
+
+    config_file_variable: ClassVar[str | None] = CONFIG_ENV
+    environment_fields: ClassVar[frozenset[str] | None] = frozenset(name.lower() for name in ENV_OVERRIDES)
+    settings_docs: ClassVar[str] = "services/healthcheck/README.md"
 
     panel_url: str = "http://127.0.0.1:8000"
     # The public https:// address (the Ingress): what the TLS check measures when set (PANEL_PUBLIC_URL).
@@ -438,18 +400,6 @@ class HealthSettings(BaseSettings):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     logs: LogsConfig = Field(default_factory=LogsConfig)
     perf: PerfConfig = Field(default_factory=PerfConfig)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The environment overrides the YAML file (passed as init kwargs).
-        return (_OverridesSource(settings_cls), init_settings)
 
     @field_validator("panel_url")
     @classmethod
@@ -515,39 +465,6 @@ class HealthSettings(BaseSettings):
         return own if own is not None else self.default_timeout_seconds
 
 
-def _describe(error: ErrorDetails) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        return f"{location}: unknown setting; check its spelling against services/healthcheck/README.md"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{location}: {message}"
-
-
 def load_settings(config_path: str | Path | None = None) -> HealthSettings:
     """Load and validate the settings; raise ConfigError with one line per problem."""
-    path_text = str(config_path) if config_path is not None else os.environ.get(CONFIG_ENV)
-    data: dict[str, Any] = {}
-    if path_text:
-        path = Path(path_text)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(
-                [f"{CONFIG_ENV}: cannot read {path} ({exc.strerror}); point it at an existing YAML file"]
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError([f"{path}: not UTF-8 text; save the file as UTF-8"]) from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise ConfigError([f"{path}: not valid YAML{where}; fix the syntax"]) from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError([f"{path}: the top level must be a mapping of settings, not a list or value"])
-        data = loaded
-    try:
-        settings = HealthSettings(**data)
-    except ValidationError as exc:
-        raise ConfigError([_describe(err) for err in exc.errors()]) from None
-    return settings
+    return load(HealthSettings, config_file=config_path)

@@ -39,7 +39,8 @@ logconfig_dict: dict[str, Any] = {
     "disable_existing_loggers": False,
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            # service_settings' formatter: gunicorn's own lines are scrubbed of secrets like the app's.
+            "()": "service_settings.logs.ScrubbingJsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         }

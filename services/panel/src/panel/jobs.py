@@ -31,13 +31,18 @@ from panel.checks.probes import Target
 from panel.extensions import Resources, resources
 from panel.metrics import CHECK_ROUNDS_SKIPPED, JOBS_ENQUEUED
 from panel.models import Server, iso
+from panel.queues import (  # noqa: F401 - re-exported: callers name the queues through panel.jobs
+    HIGH_QUEUE_NAME,
+    QUEUE_NAME,
+    RESULT_TTL_SECONDS,
+    high_queue,
+    queue,
+    worker_queues,
+)
 
-QUEUE_NAME = "panel"
-HIGH_QUEUE_NAME = "panel-high"
 RECENT_JOBS_KEY = "panel:jobs:recent"
 PERIODIC_JOB_KEY = "panel:jobs:periodic-check-all"
 RECENT_JOBS_KEPT = 20
-RESULT_TTL_SECONDS = 24 * 3600
 log = logging.getLogger(__name__)
 
 # rq has more states than the API promises; map them onto the four the contract names.
@@ -58,19 +63,6 @@ ROUND_STATUS = {
     rounds.INTERRUPTED: "failed",
 }
 ROUND_KINDS = frozenset({"check_all", "periodic_check_all"})
-
-
-def queue(connection: redis.Redis) -> Queue:
-    return Queue(QUEUE_NAME, connection=connection)
-
-
-def high_queue(connection: redis.Redis) -> Queue:
-    return Queue(HIGH_QUEUE_NAME, connection=connection)
-
-
-def worker_queues(connection: redis.Redis) -> list[Queue]:
-    """In priority order: a worker empties ``panel-high`` before it takes from ``panel``."""
-    return [high_queue(connection), queue(connection)]
 
 
 def _meta(kind: str) -> dict[str, Any]:

@@ -1,13 +1,18 @@
-"""The panel's one settings object, read from the environment (secrets also from ``<NAME>_FILE``)."""
+"""The panel's one settings object, read from the environment (every setting also from ``<NAME>_FILE``).
+
+Only the declarations live here (fields, validators, the production rules); the sources, the
+``_FILE`` reading, the one-line-per-problem errors and secret registration come from `service_settings`.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import service_settings
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from panel.proxies import DEFAULT_NETWORKS as DEFAULT_PROXY_NETWORKS
 from panel.proxies import parse_networks
@@ -28,18 +33,16 @@ SECRET_FIELDS = (
 )
 
 
-class SettingsError(Exception):
-    """Configuration is invalid; ``problems`` holds one human-readable line per problem."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+# Configuration is invalid; ``problems`` holds one human-readable line per problem.
+SettingsError = service_settings.SettingsError
 
 
-class Settings(BaseSettings):
+class Settings(service_settings.ServiceSettings):
     """Everything the panel reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+    # Every setting keeps its `<NAME>_FILE` form (file_fields None): deployments use several of them.
+    secret_fields: ClassVar[frozenset[str]] = frozenset(SECRET_FIELDS)
 
     panel_env: Literal["development", "production", "testing"] = "development"
     panel_url: str = "http://127.0.0.1:8000"
@@ -158,7 +161,7 @@ class Settings(BaseSettings):
         if self.jwt_secret == DEFAULT_JWT_SECRET or len(self.jwt_secret) < 32:
             problems.append("JWT_SECRET: set a random value of at least 32 characters in production")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))  # one problem per line
         return self
 
     @property
@@ -178,48 +181,9 @@ class Settings(BaseSettings):
         return self.oidc_issuer_url or "https://accounts.google.com"
 
 
-def _file_overrides(environ: dict[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Read ``<NAME>_FILE`` variables; a file wins over nothing but loses to nothing silently."""
-    values: dict[str, str] = {}
-    problems: list[str] = []
-    for name in Settings.model_fields:
-        file_var = f"{name.upper()}_FILE"
-        path = environ.get(file_var)
-        if not path:
-            continue
-        if environ.get(name.upper()):
-            problems.append(f"{name.upper()} and {file_var} are both set: keep one of them")
-            continue
-        try:
-            values[name] = Path(path).read_text().strip()
-        except OSError as exc:
-            problems.append(f"{file_var}: cannot read {path} ({exc.strerror}); mount the file or unset it")
-    return values, problems
-
-
-def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Build the settings from ``environ`` (default: the process environment).
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment) and ``overrides``.
 
     Raises SettingsError with one line per problem, naming the variable and the fix.
     """
-    env = dict(os.environ if environ is None else environ)
-    file_values, problems = _file_overrides(env)
-    plain = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
-    data: dict[str, object] = {**plain, **file_values, **overrides}
-    if problems:
-        raise SettingsError(problems)
-    try:
-        # _env_file/None and explicit init kwargs: the environment was already folded into ``data``.
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"]).upper()
-            message = str(error["msg"]).removeprefix("Value error, ")
-            if not field:
-                lines.extend(message.split("; "))
-            elif field in {f.upper() for f in SECRET_FIELDS}:
-                lines.append(f"{field}: {message}")
-            else:
-                lines.append(f"{field}: {message} (got {error.get('input')!r})")
-        raise SettingsError(lines) from None
+    return service_settings.load(Settings, environ=environ, **overrides)

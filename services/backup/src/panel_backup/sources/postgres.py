@@ -16,12 +16,12 @@ from typing import IO, Any
 
 import psycopg2
 from psycopg2 import sql
+from service_settings import scrub
 
 from .. import interrupt
 from ..dburl import PostgresTarget
 from ..errors import BackupError, ConfigError, SourceError
 from ..logs import get_logger
-from ..redact import scrub
 
 log = get_logger("postgres")
 CANCEL_WAIT_SECONDS = 5  # how long a failed run waits for the server to stop a query it started

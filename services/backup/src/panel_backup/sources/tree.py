@@ -17,9 +17,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from service_settings import redact_url
+
 from ..errors import ConfigError, SourceError
 from ..pipe import BoundedPipe, PipeAbandoned
-from ..redact import redact_url
 
 
 @dataclass

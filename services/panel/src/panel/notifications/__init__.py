@@ -12,8 +12,8 @@
   RQ with backoff; each attempt's outcome is stored on the row (shown in the UI).
 - ``channels``: create, enable/disable, delete, test and retry, used by the admin pages.
 
-Imports point one way: ``panel.checks.history`` -> ``state`` -> models; ``delivery`` (which needs
-``panel.jobs``, which needs ``panel.checks.history``) is imported by ``state`` only when queueing.
+Imports point one way: ``panel.checks.history`` -> ``state`` -> ``delivery`` -> ``panel.queues`` and
+models; nothing here imports ``panel.jobs`` (checks) or the app (tests/panel/test_import_graph.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import requests
 from rq import Retry
 from rq.job import Job
 
-from panel import jobs
+from panel import queues
 from panel.extensions import resources
 from panel.models import NotificationChannel, NotificationDelivery, utcnow
 from panel.settings import Settings
@@ -37,13 +37,13 @@ class DeliveryError(Exception):
 
 
 def enqueue(connection: redis.Redis, delivery_id: int) -> Job:
-    return jobs.queue(connection).enqueue(
+    return queues.queue(connection).enqueue(
         deliver,
         delivery_id,
         meta={"kind": "notify"},
         retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS),
-        result_ttl=jobs.RESULT_TTL_SECONDS,
-        failure_ttl=jobs.RESULT_TTL_SECONDS,
+        result_ttl=queues.RESULT_TTL_SECONDS,
+        failure_ttl=queues.RESULT_TTL_SECONDS,
     )
 
 

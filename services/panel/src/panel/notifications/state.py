@@ -19,6 +19,7 @@ from panel.models import (
     ServerStatus,
     iso,
 )
+from panel.notifications.delivery import enqueue
 
 if TYPE_CHECKING:
     from panel.extensions import Resources
@@ -159,8 +160,6 @@ def _queue_after_commit(session: Session, resources: Resources) -> None:
     session.info.pop(_PENDING_KEY, None)
     if not ids:
         return
-    from panel.notifications.delivery import enqueue
-
     try:
         for delivery_id in ids:
             enqueue(resources.redis, delivery_id)
