@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from support.servers import free_port
 
 SNAPSHOT = Path(__file__).resolve().parents[2] / "services" / "panel" / "openapi-v2.json"
-REGENERATE = "uv run --frozen python -m panel.api.openapi services/panel/openapi-v2.json"
+REGENERATE = "uv run --frozen panel openapi services/panel/openapi-v2.json"
 
 
 def test_served_document_is_the_generated_one_and_the_checked_in_one(app: Flask, client: FlaskClient) -> None:
@@ -291,7 +291,7 @@ def test_request_body_examples_are_accepted(app: Flask, client: FlaskClient, aut
 
 
 def _regenerate(target: Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "panel.api.openapi", str(target)]
+    command = [sys.executable, "-m", "panel.cli", "openapi", str(target)]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 

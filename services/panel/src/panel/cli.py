@@ -233,6 +233,38 @@ def create_admin(
         click.echo("  (shown once: store it now)")
 
 
+@main.command("openapi")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def openapi_document(file: Path | None) -> None:
+    """Write API v2's OpenAPI document (generated from the code) to FILE, or to stdout.
+
+    Reads no configuration and connects to nothing. The checked-in copy is regenerated with
+    `panel openapi services/panel/openapi-v2.json` (tests/panel fails when it drifts).
+    """
+    from panel.api.openapi import build, rendered
+    from panel.app import create_app
+
+    secret = "openapi-document-only-" + "x" * 32
+    settings = load_settings(
+        environ={},
+        panel_env="testing",
+        database_url="sqlite://",
+        redis_url="redis://127.0.0.1:1/0",
+        secret_key=secret,
+        jwt_secret=secret[::-1],
+        metrics_port=0,
+    )
+    text = rendered(build(create_app(settings)))
+    if file is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        file.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write {file}: {exc.strerror}; name a file in an existing folder", err=True)
+        sys.exit(2)
+
+
 @main.command()
 def web() -> NoReturn:
     """Serve the panel with gunicorn (WEB_CONCURRENCY workers, WEB_BIND address).

@@ -13,18 +13,15 @@ endpoint name, so that ``panel.auth`` does not import ``panel.api``.
 
 ``GET /api/v2/openapi.json`` serves the document, built once per app. ``services/panel/openapi-v2.json``
 is the same document checked in for review; regenerate it with
-``uv run --frozen python -m panel.api.openapi services/panel/openapi-v2.json`` (a test fails on drift).
+``uv run --frozen panel openapi services/panel/openapi-v2.json`` (a test fails on drift).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from flask import Blueprint, Flask, Response, current_app
@@ -34,7 +31,6 @@ from pydantic_core import CoreSchema, core_schema
 from werkzeug.routing import Rule
 
 from panel import cache
-from panel.api import conditional, dumps
 from panel.api.operations import (
     ETAG,
     IF_NONE_MATCH,
@@ -48,6 +44,7 @@ from panel.api.operations import (
     operation,
     problem,
 )
+from panel.api.responses import conditional, dumps
 from panel.api.schemas import OpenApiDocument, RefreshRequest, TokenRequest, Tokens
 
 API_PREFIX = "/api/v2"
@@ -331,53 +328,6 @@ def openapi_json() -> Response:
     return conditional(*served)
 
 
-# ---- python -m panel.api.openapi [FILE] ----
-
-
-def _offline_app() -> Flask:
-    """The app with throw-away settings: building the document connects to nothing."""
-    from panel.app import create_app
-    from panel.settings import load_settings
-
-    secret = "openapi-document-only-" + "x" * 32
-    settings = load_settings(
-        environ={},
-        panel_env="testing",
-        database_url="sqlite://",
-        redis_url="redis://127.0.0.1:1/0",
-        secret_key=secret,
-        jwt_secret=secret[::-1],
-        metrics_port=0,
-    )
-    return create_app(settings)
-
-
 def rendered(document: Mapping[str, Any]) -> str:
     """The checked-in form: indented, key order kept, one newline at the end."""
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m panel.api.openapi",
-        description="Write the OpenAPI document of API v2 (generated from the code) to FILE, or stdout.",
-    )
-    parser.add_argument(
-        "file", nargs="?", type=Path, help="e.g. services/panel/openapi-v2.json (default: stdout)"
-    )
-    args = parser.parse_args(argv)
-    text = rendered(build(_offline_app()))
-    if args.file is None:
-        sys.stdout.write(text)
-        return 0
-    try:
-        args.file.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        problem_ = f"cannot write {args.file}: {exc.strerror}; name a file in an existing folder"
-        print(f"error: {problem_}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response
 from sqlalchemy import select
 
-from panel.api import json_response
+from panel.api.responses import json_response
 from panel.auth import require_role
 from panel.extensions import db
 from panel.inventory import create_server, delete_server, get_server, update_server

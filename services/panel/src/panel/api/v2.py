@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from panel import audit, cache, jobs
 from panel.accounts import create_user, update_user
-from panel.api import cached_response, conditional, dumps, json_response
 from panel.api import schemas as shapes
 from panel.api.operations import (
     BAD_QUERY,
@@ -34,6 +33,7 @@ from panel.api.operations import (
     problem,
     query_names,
 )
+from panel.api.responses import cached_response, conditional, dumps, json_response
 from panel.auth import require_role
 from panel.errors import ApiError
 from panel.extensions import db, redis_client, settings
