@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -48,6 +49,17 @@ def test_sign_in_and_out(panel: PanelStack, page: Page) -> None:
     expect(page).to_have_url(re.compile(r"/login"))
 
 
+def wait_until_checked(page: Page, pending_pill: str, timeout: float = 60) -> None:
+    """Ask the URL the pending pill polls until it answers with the check's outcome."""
+    found = re.search(r'hx-get="([^"]+)"', pending_pill)
+    assert found, pending_pill
+    url = found.group(1).replace("&amp;", "&")
+    deadline = time.monotonic() + timeout
+    while "checking…" in page.request.get(url).text():
+        assert time.monotonic() < deadline, f"the check behind {url} never finished"
+        time.sleep(0.2)
+
+
 def test_create_check_history_edit_delete(panel: PanelStack, page: Page, listener: int) -> None:
     sign_in(page, panel.user("olga", "operator"))
     page.get_by_role("link", name="Add server").click()
@@ -80,8 +92,14 @@ def test_create_check_history_edit_delete(panel: PanelStack, page: Page, listene
 
     # The detail page: heartbeats and uptime from the stored history.
     for _ in range(2):
-        row.get_by_role("button", name="Check web-01 now").click()
-        expect(row.locator(".pill")).to_have_text("checking…")  # the pending pill asks every second
+        # The pending pill lives about a second (it asks every second): too short to be sure of seeing it
+        # on a loaded machine, so the answer to the click is checked, then the job's outcome awaited.
+        check_posted = page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/check"))
+        with check_posted as posted:
+            row.get_by_role("button", name="Check web-01 now").click()
+        answer = posted.value.text()
+        assert "checking…" in answer and 'hx-trigger="every 1s"' in answer, answer
+        wait_until_checked(page, answer)
         expect(row.locator(".pill")).to_have_text("up")
     page.get_by_role("link", name="web-01").click()
     expect(page.locator("rect.beat-up")).to_have_count(3)
