@@ -55,6 +55,22 @@ def migrated_database(database_url: str) -> str:
 
 
 @pytest.fixture
+def cli_env(database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """This test's database and Redis and test secrets, set in the environment for `panel` commands
+    run in-process or as subprocesses; returns them."""
+    values = {
+        "PANEL_ENV": "testing",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": TEST_SECRET,
+        "JWT_SECRET": TEST_SECRET[::-1],
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return values
+
+
+@pytest.fixture
 def make_settings_env() -> dict[str, str]:
     """Environment for `panel` subprocesses (add DATABASE_URL and REDIS_URL)."""
     return {

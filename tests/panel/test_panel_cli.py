@@ -16,22 +16,8 @@ from panel.cli import main
 from panel.db import make_engine
 from panel.models import Base
 from panel.settings import load_settings
-from panel_helpers import TEST_SECRET, body, make_settings
+from panel_helpers import body, make_settings
 from support.bad_secret_files import CASES, program, refuses_bad_secret_file
-
-
-@pytest.fixture
-def env(database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "PANEL_ENV": "testing",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": TEST_SECRET,
-        "JWT_SECRET": TEST_SECRET[::-1],
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -94,7 +80,7 @@ def test_check_config_accepts_secrets_from_files_and_hides_them(tmp_path: Path) 
     assert "configuration OK" in result.stdout
 
 
-def test_migrate_then_wait_for_schema(env: dict[str, str]) -> None:
+def test_migrate_then_wait_for_schema(cli_env: dict[str, str]) -> None:
     runner = CliRunner()
     waiting = runner.invoke(main, ["wait-for-schema", "--timeout", "0.2", "--interval", "0.1"])
     assert waiting.exit_code == 1 and "panel migrate" in waiting.output
@@ -124,7 +110,7 @@ def test_migrations_match_the_models_and_downgrade_cleanly(database_url: str) ->
     engine.dispose()
 
 
-def test_create_admin_generates_reads_and_refuses_duplicates(env: dict[str, str], tmp_path: Path) -> None:
+def test_create_admin_generates_reads_and_refuses_duplicates(cli_env: dict[str, str], tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["migrate"]).exit_code == 0
     created = runner.invoke(main, ["create-admin", "--username", "root"])
@@ -148,7 +134,7 @@ def test_create_admin_generates_reads_and_refuses_duplicates(env: dict[str, str]
     )
     assert too_short.exit_code == 2 and "12 characters" in too_short.output
 
-    app = create_app(make_settings(env["DATABASE_URL"], env["REDIS_URL"]))
+    app = create_app(make_settings(cli_env["DATABASE_URL"], cli_env["REDIS_URL"]))
     client = app.test_client()
     for username, secret in (("root", password), ("ops", "from-a-file-password")):
         token = client.post("/api/v2/auth/token", json={"username": username, "password": secret})

@@ -24,7 +24,7 @@ from panel.app import create_app
 from panel.cli import main
 from panel.db import make_engine
 from panel.settings import load_settings
-from panel_helpers import TEST_SECRET, body, make_settings, migrate
+from panel_helpers import body, make_settings, migrate
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import text
@@ -54,20 +54,6 @@ def _migrate_as_a_newer_release(database_url: str) -> None:
         "CREATE TABLE future_things (id INTEGER PRIMARY KEY, note TEXT)",
         "UPDATE alembic_version SET version_num = 'ffff_from_a_newer_release'",
     )
-
-
-@pytest.fixture
-def cli_env(database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = {
-        "PANEL_ENV": "testing",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": TEST_SECRET,
-        "JWT_SECRET": TEST_SECRET[::-1],
-    }
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    return values
 
 
 def test_standing_tells_empty_current_and_ahead_apart() -> None:
