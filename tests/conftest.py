@@ -30,7 +30,8 @@ TOOLCHAIN_SUITES = ("backup", "chart")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def needs_toolchain(item: pytest.Item) -> bool:
-        parts = Path(str(item.path)).relative_to(REPO_ROOT).parts
+        path = Path(str(item.path))  # a test outside the repository (a harness test's own) needs none
+        parts = path.relative_to(REPO_ROOT).parts if path.is_relative_to(REPO_ROOT) else ()
         return len(parts) > 2 and parts[0] == "tests" and parts[1] in TOOLCHAIN_SUITES
 
     items.sort(key=needs_toolchain)  # stable: each group keeps its collection order
