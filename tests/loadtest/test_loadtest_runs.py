@@ -123,10 +123,13 @@ def test_distributed_over_local_workers_merges_their_counters(
 def test_stress_reports_the_last_passing_user_count(
     contract_server: ContractServer, run_loadtest, tmp_path: Path
 ) -> None:
+    # Steps of 4 s: the shape ticks once a second, so a step's settled window starts at its first tick
+    # past the settle fraction; 2 s steps left a one-second window, which one user's think time and a
+    # slow request could leave empty ("no requests completed": a false break, seen once in CI).
     scenario = tmp_path / "mini-stress.yaml"
     scenario.write_text(
         "name: mini-stress\nkind: stress\n"
-        "stress: {start_users: 1, step_users: 1, step_duration: 2, max_users: 2, spawn_rate: 10,"
+        "stress: {start_users: 1, step_users: 1, step_duration: 4, max_users: 2, spawn_rate: 10,"
         " settle_fraction: 0.25}\n"
         "judge: [requests, stress_capacity]\n"
     )
