@@ -15,11 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 from support.running_panel import (
+    EXITED_STATES,
     Companion,
     PanelStartError,
     RunningPanel,
     health_exporter,
     metrics_port_supported,
+    proc_stat,
 )
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -113,7 +115,7 @@ def test_gunicorn_workers_and_a_companion_are_all_stopped(start_panel: Callable[
     assert panel.stop() == {"exporter": 0, "web": 0}
     assert panel.leftover_processes() == []
     for pid in gunicorn_workers:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1]
+        assert not Path(f"/proc/{pid}").exists() or proc_stat(Path(f"/proc/{pid}"))[0] in EXITED_STATES
 
 
 def test_two_panels_at_once_a_frozen_web_and_a_killed_worker(

@@ -234,17 +234,26 @@ class RunningPanel:
         return dict(self.exit_codes)
 
 
+# A zombie (Z) or dead (X) process has finished exiting: its files are closed; its parent reaps it.
+EXITED_STATES = ("Z", "X")
+
+
+def proc_stat(entry: Path) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, pgrp, ... (raises OSError once it is gone)."""
+    return (entry / "stat").read_text().rsplit(")", 1)[1].split()
+
+
 def living_group_members(pgid: int) -> list[int]:
-    """Processes of group ``pgid`` that have not finished exiting (zombies have: their files are closed)."""
+    """Processes of group ``pgid`` that have not finished exiting."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat(entry)
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+        if int(fields[2]) == pgid and fields[0] not in EXITED_STATES:
             members.append(int(entry.name))
     return members
 
@@ -270,8 +279,7 @@ def processes_with(name: str, value: str) -> list[tuple[int, str]]:
         try:
             environ = (entry / "environ").read_bytes().split(b"\0")
             if wanted in environ:
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state == "Z":  # a zombie is already dead; its parent (us) reaps it
+                if proc_stat(entry)[0] in EXITED_STATES:
                     continue
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 found.append((int(entry.name), cmd.strip()))
